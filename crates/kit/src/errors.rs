@@ -1,0 +1,51 @@
+//! Builders for `tonic::Status` values carrying `google.rpc` error details
+//! (BadRequest field violations, ErrorInfo reasons), so every service
+//! reports bad input the same way.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every p06 error.
+pub const DOMAIN: &str = "p06.gov.vn";
+
+/// INVALID_ARGUMENT naming the offending field (BadRequest detail).
+pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
+    let description = description.into();
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid {field}: {description}"),
+        ErrorDetails::with_bad_request_violation(field, description),
+    )
+}
+
+/// A status with an ErrorInfo reason (`UPPER_SNAKE_CASE`) and metadata.
+pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, meta: &[(&str, &str)]) -> Status {
+    let metadata = meta
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect::<std::collections::HashMap<_, _>>();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, DOMAIN, metadata),
+    )
+}
+
+/// FAILED_PRECONDITION naming the field whose value breaks the precondition.
+pub fn failed_precondition(field: &str, reason: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    let mut details = ErrorDetails::with_error_info(
+        reason,
+        DOMAIN,
+        [("field".to_string(), field.to_string())],
+    );
+    details.add_precondition_failure_violation(reason, field, message.clone());
+    Status::with_error_details(Code::FailedPrecondition, message, details)
+}
+
+/// The first BadRequest field violation of a status: (field, description).
+pub fn violation(status: &Status) -> Option<(String, String)> {
+    status
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| (v.field.clone(), v.description.clone())))
+}

@@ -1,0 +1,21 @@
+//! The p06 service kit: what every p06 service shares so that each one
+//! starts, configures itself, traces, authenticates internal calls, stores
+//! data and shuts down the same way.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod dates;
+pub mod db;
+pub mod errors;
+pub mod filter;
+pub mod identity;
+pub mod page;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use clock::{Clock, SystemClock};
+pub use identity::{Caller, Identity, Role};
+pub use shutdown::Shutdown;

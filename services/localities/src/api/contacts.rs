@@ -1,0 +1,84 @@
+//! GetContacts / UpdateContacts: delivery endpoints of a unit. Secrets are
+//! shown only to ADMIN keys, the unit's own keys and internal services.
+
+use super::{LocalitiesApi, convert::contacts_to_pb};
+use crate::{
+    domain::Contacts,
+    error::{LocalitiesError, Result},
+    store::LocalityStore,
+};
+use p06_kit::{Caller, Role};
+use p06_proto::localities::v1 as pb;
+
+fn contacts_unit(name: &str) -> Result<&str> {
+    name.strip_prefix("units/")
+        .and_then(|rest| rest.strip_suffix("/contacts"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| LocalitiesError::invalid("name", format!("must be like units/p01/contacts, got {name:?}")))
+}
+
+fn may_see_secrets(caller: &Caller, unit: &str) -> bool {
+    match caller {
+        Caller::Service => true,
+        Caller::User(i) => i.role == Role::Admin || (i.role == Role::Unit && i.unit == format!("units/{unit}")),
+    }
+}
+
+async fn current<S: LocalityStore>(api: &LocalitiesApi<S>, unit: &str) -> Result<Contacts> {
+    if api.store.get_unit(unit).await?.is_none() {
+        return Err(LocalitiesError::NotFound(format!("units/{unit}")));
+    }
+    Ok(api.store.get_contacts(unit).await?.unwrap_or_else(|| Contacts { unit_id: unit.to_string(), ..Default::default() }))
+}
+
+pub(super) async fn get<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Caller, name: &str) -> Result<pb::Contacts> {
+    let unit = contacts_unit(name)?;
+    let contacts = current(api, unit).await?;
+    Ok(contacts_to_pb(contacts, may_see_secrets(caller, unit)))
+}
+
+pub(super) async fn update<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Caller, req: &pb::UpdateContactsRequest) -> Result<pb::Contacts> {
+    let patch = req.contacts.as_ref().ok_or_else(|| LocalitiesError::invalid("contacts", "is required"))?;
+    let unit = contacts_unit(&patch.name).map_err(|_| LocalitiesError::invalid("contacts.name", "must be like units/p01/contacts"))?;
+    let own_unit = matches!(caller, Caller::User(i) if i.role == Role::Unit && i.unit == format!("units/{unit}"));
+    if !own_unit {
+        caller
+            .require(&[Role::Admin], "UpdateContacts for another unit")
+            .map_err(LocalitiesError::PermissionDenied)?;
+    }
+    let mut contacts = current(api, unit).await?;
+    let etag = format!("\"{}\"", contacts.version);
+    if !patch.etag.is_empty() && patch.etag != etag {
+        return Err(LocalitiesError::Aborted(patch.name.clone(), etag));
+    }
+    let webhook = patch.webhook.clone().unwrap_or_default();
+    let email = patch.email.clone().unwrap_or_default();
+    let mut paths: Vec<String> = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.is_empty() {
+        paths = vec!["webhook".into(), "email".into()];
+    }
+    for path in &paths {
+        match path.as_str() {
+            "webhook" => {
+                contacts.webhook_url = webhook.url.trim().to_string();
+                contacts.webhook_enabled = webhook.enabled;
+                contacts.webhook_secrets = webhook.secrets.clone();
+            }
+            "webhook.url" => contacts.webhook_url = webhook.url.trim().to_string(),
+            "webhook.enabled" => contacts.webhook_enabled = webhook.enabled,
+            "webhook.secrets" => contacts.webhook_secrets = webhook.secrets.clone(),
+            "email" => {
+                contacts.email_addresses = email.addresses.clone();
+                contacts.email_enabled = email.enabled;
+            }
+            "email.addresses" => contacts.email_addresses = email.addresses.clone(),
+            "email.enabled" => contacts.email_enabled = email.enabled,
+            other => return Err(LocalitiesError::invalid("update_mask", format!("{other:?} is not a contacts field"))),
+        }
+    }
+    contacts.validate().map_err(|(field, message)| LocalitiesError::invalid(field, message))?;
+    let m = api.mutation(caller, "UpdateContacts", "")?;
+    let written = api.store.put_contacts(&contacts, &m).await?;
+    tracing::info!(unit, by = %m.actor, "contacts updated");
+    Ok(contacts_to_pb(written, true))
+}

@@ -1,0 +1,93 @@
+//! Delivery endpoints of a unit and their validation.
+
+use chrono::{DateTime, Utc};
+
+/// Where notifications for a unit go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contacts {
+    /// The unit's id.
+    pub unit_id: String,
+    /// Webhook URL (http or https), empty when none.
+    pub webhook_url: String,
+    /// Whether webhooks are sent.
+    pub webhook_enabled: bool,
+    /// Signing secrets (`whsec_…`), newest first.
+    pub webhook_secrets: Vec<String>,
+    /// E-mail addresses.
+    pub email_addresses: Vec<String>,
+    /// Whether e-mail is sent.
+    pub email_enabled: bool,
+    /// Optimistic-concurrency version (0 before the first write).
+    pub version: i64,
+    /// Last change.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A contacts field that fails validation: (field path, what is wrong).
+pub type Violation = (&'static str, String);
+
+impl Contacts {
+    /// Checks the endpoints: URL scheme and shape, secret format, addresses.
+    pub fn validate(&self) -> Result<(), Violation> {
+        let url = self.webhook_url.trim();
+        if !url.is_empty() {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .ok_or(("contacts.webhook.url", format!("must be an http or https URL, got {url:?}")))?;
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
+                return Err(("contacts.webhook.url", format!("has no valid host: {url:?}")));
+            }
+        }
+        if self.webhook_enabled && url.is_empty() {
+            return Err(("contacts.webhook.url", "is required when the webhook is enabled".into()));
+        }
+        if self.webhook_secrets.len() > 2 {
+            return Err(("contacts.webhook.secrets", "at most two secrets (current and previous)".into()));
+        }
+        for s in &self.webhook_secrets {
+            let body = s.strip_prefix("whsec_").unwrap_or("");
+            if body.len() < 16 || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
+                return Err(("contacts.webhook.secrets", "each secret must be whsec_ followed by base64 (at least 16 characters)".into()));
+            }
+        }
+        if self.webhook_enabled && self.webhook_secrets.is_empty() {
+            return Err(("contacts.webhook.secrets", "an enabled webhook needs a signing secret".into()));
+        }
+        for a in &self.email_addresses {
+            let (local, domain) = a.split_once('@').unwrap_or(("", ""));
+            if local.is_empty() || !domain.contains('.') || a.contains(char::is_whitespace) {
+                return Err(("contacts.email.addresses", format!("{a:?} is not an e-mail address")));
+            }
+        }
+        if self.email_enabled && self.email_addresses.is_empty() {
+            return Err(("contacts.email.addresses", "required when e-mail is enabled".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = Contacts {
+            webhook_url: "https://hooks.example.vn/p06".into(),
+            webhook_enabled: true,
+            webhook_secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
+            email_addresses: vec!["vp@hanoi.gov.vn".into()],
+            email_enabled: true,
+            ..Default::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad_url = Contacts { webhook_url: "ftp://x".into(), ..ok.clone() };
+        assert_eq!(bad_url.validate().unwrap_err().0, "contacts.webhook.url");
+        let bad_secret = Contacts { webhook_secrets: vec!["nope".into()], ..ok.clone() };
+        assert_eq!(bad_secret.validate().unwrap_err().0, "contacts.webhook.secrets");
+        let bad_mail = Contacts { email_addresses: vec!["x".into()], ..ok };
+        assert_eq!(bad_mail.validate().unwrap_err().0, "contacts.email.addresses");
+    }
+}
