@@ -98,6 +98,17 @@ pub async fn serve_with_clock(
     Ok(result?)
 }
 
+/// Creates or migrates the database and loads the reference data (when
+/// configured), so that a later [`serve`] answers at once.
+pub async fn prepare(config: &Config) -> Result<(), ServeError> {
+    let store = SqlStore::connect(&config.database_url).await?;
+    if config.load_reference_data {
+        load_reference_data(&store, chrono::Utc::now()).await?;
+    }
+    store.close().await;
+    Ok(())
+}
+
 /// Loads the shipped reference data unless this version is already loaded.
 pub async fn load_reference_data<S: LocalityStore>(store: &S, at: chrono::DateTime<chrono::Utc>) -> Result<(), ServeError> {
     let started = std::time::Instant::now();

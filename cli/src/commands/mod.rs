@@ -1,0 +1,6 @@
+//! The subcommands.
+
+pub mod keys;
+pub mod serve;
+pub mod units;
+pub mod up;

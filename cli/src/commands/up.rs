@@ -1,0 +1,61 @@
+//! `p06 up`: the whole stack on loopback, SQLite under a data directory,
+//! reference data loaded, an ADMIN key printed on first start.
+
+use crate::stack::{Databases, Stack, StackOptions};
+use anyhow::Context as _;
+use p06_kit::Shutdown;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
+use tokio::net::TcpListener;
+
+/// Options of `p06 up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Directory for the SQLite databases (created when missing).
+    #[arg(long, env = "P06_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Address of the gateway, the one public endpoint.
+    #[arg(long, env = "P06_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "P06_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// Runs the stack until Ctrl-C or SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let _telemetry = p06_kit::telemetry::init("p06", args.log_json);
+    let gateway = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another p06 running? use --listen)", args.listen))?;
+    let localities = TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let options = StackOptions {
+        gateway,
+        localities,
+        databases: Databases::sqlite_in(&args.data_dir)?,
+        clock: Arc::new(p06_kit::SystemClock),
+        gateway_config: p06_gateway::Config::default(),
+    };
+    let stack = Stack::start(options, shutdown).await?;
+    let addr = stack.gateway_addr;
+    println!("p06 is up in {} ms (data in {})", started.elapsed().as_millis(), args.data_dir.display());
+    println!("  gateway: http://{addr}");
+    match &stack.bootstrap_key {
+        Some(key) => {
+            println!("  admin key (shown once; keep it safe): {key}");
+            println!("  export P06_API_KEY={key}");
+        }
+        None => println!(
+            "  admin key: created on first start (lost it? stop p06 and run `p06 keys bootstrap --data-dir {}`)",
+            args.data_dir.display()
+        ),
+    }
+    println!("  try: p06 units list --active-on 2025-07-01 --kind province --kind centrally-run-city");
+    println!(
+        "   or: grpcurl -plaintext -H \"authorization: Bearer $P06_API_KEY\" -d '{{\"name\":\"units/p01\"}}' {addr} p06.localities.v1.Localities/GetUnit"
+    );
+    println!("  stop with Ctrl-C");
+    stack.wait().await
+}

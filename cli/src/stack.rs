@@ -1,0 +1,142 @@
+//! The whole p06 stack in one process: each service on its own loopback
+//! listener, the gateway in front. Used by `p06 up` and by the end-to-end
+//! tests (which pass pre-bound `127.0.0.1:0` listeners and their own
+//! databases and clock).
+
+use anyhow::Context as _;
+use p06_kit::{Shutdown, clock::SharedClock};
+use rand::distr::{Alphanumeric, SampleString};
+use std::{net::SocketAddr, path::Path};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// The unit the bootstrap ADMIN key acts for: the Government's Working Group.
+pub const BOOTSTRAP_UNIT: &str = "units/wg06";
+
+/// Where each service keeps its data.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    /// Gateway (API keys).
+    pub gateway: String,
+    /// Localities.
+    pub localities: String,
+}
+
+impl Databases {
+    /// SQLite files under `dir` (created when missing).
+    pub fn sqlite_in(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let url = |name: &str| format!("sqlite:{}", dir.join(format!("{name}.db")).display());
+        Ok(Self { gateway: url("gateway"), localities: url("localities") })
+    }
+}
+
+/// How to start a stack.
+pub struct StackOptions {
+    /// The gateway's public listener.
+    pub gateway: TcpListener,
+    /// The localities service's listener (loopback).
+    pub localities: TcpListener,
+    /// Databases.
+    pub databases: Databases,
+    /// Clock for every service.
+    pub clock: SharedClock,
+    /// Gateway settings other than addresses, database and token.
+    pub gateway_config: p06_gateway::Config,
+}
+
+/// A running stack.
+pub struct Stack {
+    /// The gateway's address.
+    pub gateway_addr: SocketAddr,
+    /// The localities service's address (internal).
+    pub localities_addr: SocketAddr,
+    /// The internal credential the services share.
+    pub internal_token: String,
+    /// A new ADMIN key, when this start created the first one.
+    pub bootstrap_key: Option<String>,
+    shutdown: Shutdown,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+/// A fresh random internal credential.
+pub fn random_token() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 48)
+}
+
+impl Stack {
+    /// Prepares the databases (migrations, reference data, first ADMIN key)
+    /// and starts every service; the gateway answers when this returns.
+    pub async fn start(options: StackOptions, shutdown: Shutdown) -> anyhow::Result<Stack> {
+        let internal_token = random_token();
+        let localities_addr = options.localities.local_addr()?;
+        let gateway_addr = options.gateway.local_addr()?;
+        let localities = p06_localities::Config {
+            database_url: options.databases.localities.clone(),
+            internal_token: internal_token.clone(),
+            load_reference_data: true,
+        };
+        p06_localities::prepare(&localities).await.context("localities database")?;
+        let bootstrap_key = p06_gateway::bootstrap_admin_key(&options.databases.gateway, BOOTSTRAP_UNIT)
+            .await
+            .context("gateway database")?;
+        let gateway = p06_gateway::Config {
+            database_url: options.databases.gateway.clone(),
+            internal_token: internal_token.clone(),
+            localities_url: format!("http://{localities_addr}"),
+            ..options.gateway_config
+        };
+        let mut tasks = Vec::new();
+        let (clock, s) = (options.clock.clone(), shutdown.clone());
+        tasks.push((
+            "localities",
+            tokio::spawn(async move {
+                p06_localities::serve_with_clock(localities, options.localities, s, clock).await.map_err(anyhow::Error::from)
+            }),
+        ));
+        let s = shutdown.clone();
+        tasks.push((
+            "gateway",
+            tokio::spawn(async move { p06_gateway::serve(gateway, options.gateway, s).await.map_err(anyhow::Error::from) }),
+        ));
+        Ok(Stack { gateway_addr, localities_addr, internal_token, bootstrap_key, shutdown, tasks })
+    }
+
+    /// The gateway URL for clients.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway_addr)
+    }
+
+    /// Starts shutdown.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every service has stopped; the first failure is returned.
+    /// A service that fails stops the others.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        let (names, handles): (Vec<_>, Vec<_>) = self.tasks.into_iter().unzip();
+        let mut pending: Vec<_> = handles.into_iter().enumerate().map(|(i, h)| Box::pin(async move { (i, h.await) })).collect();
+        while !pending.is_empty() {
+            let ((i, result), _, rest) = futures::future::select_all(pending).await;
+            pending = rest;
+            let outcome = match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(join) => Err(anyhow::anyhow!("task panicked: {join}")),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(service = names[i], error = %format!("{e:#}"), "service failed, stopping the stack");
+                self.shutdown.trigger();
+                first_error.get_or_insert(e.context(format!("{} failed", names[i])));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Triggers shutdown and waits for every service to stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        self.wait().await
+    }
+}
