@@ -54,6 +54,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("  try: p06 units list --active-on 2025-07-01 --kind province --kind centrally-run-city");
     println!(
+        "   or: buf curl --protocol grpc --http2-prior-knowledge -H \"authorization: Bearer $P06_API_KEY\" -d '{{\"name\":\"units/p01\"}}' http://{addr}/p06.localities.v1.Localities/GetUnit"
+    );
+    println!(
         "   or: grpcurl -plaintext -H \"authorization: Bearer $P06_API_KEY\" -d '{{\"name\":\"units/p01\"}}' {addr} p06.localities.v1.Localities/GetUnit"
     );
     println!("  stop with Ctrl-C");

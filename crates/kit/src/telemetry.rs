@@ -1,4 +1,4 @@
-//! Logging and tracing set-up: `tracing` fmt output (JSON when asked) and,
+//! Logging and tracing set-up: `tracing` fmt output on stderr (JSON when asked) and,
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP/gRPC trace export in
 //! batches on a background worker, so a slow or absent collector never
 //! blocks or crashes a service (failed exports are dropped and logged).
@@ -34,9 +34,9 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(false).boxed()
+        tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr).boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(false).boxed()
+        tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr).boxed()
     };
     let provider = otlp_provider(service);
     let otel = provider.as_ref().map(|p| {
