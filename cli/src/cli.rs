@@ -1,6 +1,8 @@
 //! Argument parsing and dispatch.
 
-use crate::commands::{keys::KeysCommand, serve::ServeArgs, units::UnitsCommand, up::UpArgs};
+use crate::commands::{
+    health::HealthArgs, keys::KeysCommand, serve::ServeArgs, units::UnitsCommand, up::UpArgs,
+};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -16,7 +18,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// Gateway URL.
-    #[arg(long, env = "P06_GATEWAY", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "P06_GATEWAY_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     pub gateway: String,
     /// API key (the bearer token printed when it was created).
     #[arg(long, env = "P06_API_KEY", hide_env_values = true, global = true)]
@@ -29,6 +36,8 @@ enum Command {
     Up(UpArgs),
     /// Run one service (gateway, localities) configured from P06_… variables or a TOML file.
     Serve(ServeArgs),
+    /// Check a service's gRPC health (exit 0 when SERVING); for container health checks.
+    Health(HealthArgs),
     /// Query the registry of units (ministries, provinces, communes, …).
     Units {
         #[command(flatten)]
@@ -48,7 +57,10 @@ enum Command {
 /// Runs the command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("p06: cannot start the runtime: {e}");
@@ -59,7 +71,10 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => crate::commands::up::run(args).await,
             Command::Serve(args) => crate::commands::serve::run(args).await,
-            Command::Units { client, command } => crate::commands::units::run(&client, command).await,
+            Command::Health(args) => crate::commands::health::run(args).await,
+            Command::Units { client, command } => {
+                crate::commands::units::run(&client, command).await
+            }
             Command::Keys { client, command } => crate::commands::keys::run(&client, command).await,
         }
     });

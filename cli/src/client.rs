@@ -14,7 +14,10 @@ use tonic::{
 pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(v) = &self.0 {
             request.metadata_mut().insert("authorization", v.clone());
         }
@@ -32,9 +35,18 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<GatewayChannel> {
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
-        .with_context(|| format!("cannot reach the gateway at {} (is `p06 up` running?)", args.gateway))?;
+        .with_context(|| {
+            format!(
+                "cannot reach the gateway at {} (is `p06 up` running?)",
+                args.gateway
+            )
+        })?;
     let bearer = match &args.key {
-        Some(key) => Some(format!("Bearer {key}").parse().context("the API key has characters a header cannot carry")?),
+        Some(key) => Some(
+            format!("Bearer {key}")
+                .parse()
+                .context("the API key has characters a header cannot carry")?,
+        ),
         None => None,
     };
     Ok(InterceptedService::new(channel, Bearer(bearer)))
@@ -42,6 +54,8 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<GatewayChannel> {
 
 /// Turns a gRPC error into a one-line message with the code.
 pub fn describe(status: tonic::Status) -> anyhow::Error {
-    let field = p06_kit::errors::violation(&status).map(|(f, _)| format!(" (field {f})")).unwrap_or_default();
+    let field = p06_kit::errors::violation(&status)
+        .map(|(f, _)| format!(" (field {f})"))
+        .unwrap_or_default();
     anyhow::anyhow!("{:?}: {}{field}", status.code(), status.message())
 }

@@ -24,9 +24,13 @@ pub struct Databases {
 impl Databases {
     /// SQLite files under `dir` (created when missing).
     pub fn sqlite_in(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let url = |name: &str| format!("sqlite:{}", dir.join(format!("{name}.db")).display());
-        Ok(Self { gateway: url("gateway"), localities: url("localities") })
+        Ok(Self {
+            gateway: url("gateway"),
+            localities: url("localities"),
+        })
     }
 }
 
@@ -75,10 +79,13 @@ impl Stack {
             internal_token: internal_token.clone(),
             load_reference_data: true,
         };
-        p06_localities::prepare(&localities).await.context("localities database")?;
-        let bootstrap_key = p06_gateway::bootstrap_admin_key(&options.databases.gateway, BOOTSTRAP_UNIT)
+        p06_localities::prepare(&localities)
             .await
-            .context("gateway database")?;
+            .context("localities database")?;
+        let bootstrap_key =
+            p06_gateway::bootstrap_admin_key(&options.databases.gateway, BOOTSTRAP_UNIT)
+                .await
+                .context("gateway database")?;
         let gateway = p06_gateway::Config {
             database_url: options.databases.gateway.clone(),
             internal_token: internal_token.clone(),
@@ -90,15 +97,28 @@ impl Stack {
         tasks.push((
             "localities",
             tokio::spawn(async move {
-                p06_localities::serve_with_clock(localities, options.localities, s, clock).await.map_err(anyhow::Error::from)
+                p06_localities::serve_with_clock(localities, options.localities, s, clock)
+                    .await
+                    .map_err(anyhow::Error::from)
             }),
         ));
         let s = shutdown.clone();
         tasks.push((
             "gateway",
-            tokio::spawn(async move { p06_gateway::serve(gateway, options.gateway, s).await.map_err(anyhow::Error::from) }),
+            tokio::spawn(async move {
+                p06_gateway::serve(gateway, options.gateway, s)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
         ));
-        Ok(Stack { gateway_addr, localities_addr, internal_token, bootstrap_key, shutdown, tasks })
+        Ok(Stack {
+            gateway_addr,
+            localities_addr,
+            internal_token,
+            bootstrap_key,
+            shutdown,
+            tasks,
+        })
     }
 
     /// The gateway URL for clients.
@@ -116,7 +136,11 @@ impl Stack {
     pub async fn wait(self) -> anyhow::Result<()> {
         let mut first_error = None;
         let (names, handles): (Vec<_>, Vec<_>) = self.tasks.into_iter().unzip();
-        let mut pending: Vec<_> = handles.into_iter().enumerate().map(|(i, h)| Box::pin(async move { (i, h.await) })).collect();
+        let mut pending: Vec<_> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| Box::pin(async move { (i, h.await) }))
+            .collect();
         while !pending.is_empty() {
             let ((i, result), _, rest) = futures::future::select_all(pending).await;
             pending = rest;

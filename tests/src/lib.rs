@@ -10,7 +10,9 @@ use p06::{
     stack::{Databases, Stack, StackOptions},
 };
 use p06_kit::{Shutdown, clock::SharedClock};
-use p06_proto::{gateway::v1::access_client::AccessClient, localities::v1::localities_client::LocalitiesClient};
+use p06_proto::{
+    gateway::v1::access_client::AccessClient, localities::v1::localities_client::LocalitiesClient,
+};
 use std::{path::Path, sync::Arc};
 use tokio::net::TcpListener;
 
@@ -37,7 +39,9 @@ pub struct TestStack {
 impl TestStack {
     /// A stack on SQLite with the system clock.
     pub async fn start() -> TestStack {
-        Self::start_on(Backend::Sqlite).await.unwrap_or_else(|| unreachable_sqlite())
+        Self::start_on(Backend::Sqlite)
+            .await
+            .unwrap_or_else(unreachable_sqlite)
     }
 
     /// A stack on `backend`; `None` for Postgres when `P06_TEST_DATABASE_URL`
@@ -55,17 +59,32 @@ impl TestStack {
     }
 
     /// A stack on the given databases (e.g. again on a previous stack's).
-    pub async fn start_with(dir: tempfile::TempDir, databases: Databases, clock: SharedClock) -> TestStack {
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        databases: Databases,
+        clock: SharedClock,
+    ) -> TestStack {
         let options = StackOptions {
-            gateway: TcpListener::bind("127.0.0.1:0").await.expect("bind gateway"),
-            localities: TcpListener::bind("127.0.0.1:0").await.expect("bind localities"),
+            gateway: TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind gateway"),
+            localities: TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind localities"),
             databases: databases.clone(),
             clock,
             gateway_config: p06_gateway::Config::default(),
         };
-        let stack = Stack::start(options, Shutdown::new()).await.expect("stack starts");
+        let stack = Stack::start(options, Shutdown::new())
+            .await
+            .expect("stack starts");
         let admin_key = stack.bootstrap_key.clone().unwrap_or_default();
-        TestStack { stack: Some(stack), admin_key, dir, databases }
+        TestStack {
+            stack: Some(stack),
+            admin_key,
+            dir,
+            databases,
+        }
     }
 
     /// The running stack.
@@ -85,7 +104,10 @@ impl TestStack {
 
     /// A channel to the gateway carrying `key` (none when `None`).
     pub async fn channel(&self, key: Option<&str>) -> GatewayChannel {
-        let args = ClientArgs { gateway: self.stack().gateway_url(), key: key.map(str::to_string) };
+        let args = ClientArgs {
+            gateway: self.stack().gateway_url(),
+            key: key.map(str::to_string),
+        };
         connect(&args).await.expect("gateway reachable")
     }
 
@@ -103,10 +125,21 @@ impl TestStack {
     pub async fn key_for(&self, unit: &str, role: p06_proto::gateway::v1::Role) -> String {
         use p06_proto::gateway::v1 as g;
         let request = g::CreateApiKeyRequest {
-            api_key: Some(g::ApiKey { unit: unit.into(), role: role as i32, display_name: format!("test {unit}"), ..Default::default() }),
+            api_key: Some(g::ApiKey {
+                unit: unit.into(),
+                role: role as i32,
+                display_name: format!("test {unit}"),
+                ..Default::default()
+            }),
             request_id: String::new(),
         };
-        self.access(&self.admin_key).await.create_api_key(request).await.expect("create key").into_inner().secret
+        self.access(&self.admin_key)
+            .await
+            .create_api_key(request)
+            .await
+            .expect("create key")
+            .into_inner()
+            .secret
     }
 
     /// Stops the stack and waits for every service.

@@ -1,15 +1,22 @@
 //! Bad input gets INVALID_ARGUMENT or FAILED_PRECONDITION naming the field,
 //! and nothing is written.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use p06_proto::localities::v1::{self as pb};
 use p06_tests::TestStack;
 use tonic::Code;
 
 fn field(status: &tonic::Status) -> String {
-    p06_kit::errors::violation(status).map(|(f, _)| f).or_else(|| {
-        use tonic_types::StatusExt;
-        status.get_details_error_info().and_then(|i| i.metadata.get("field").cloned())
-    }).unwrap_or_default()
+    p06_kit::errors::violation(status)
+        .map(|(f, _)| f)
+        .or_else(|| {
+            use tonic_types::StatusExt;
+            status
+                .get_details_error_info()
+                .and_then(|i| i.metadata.get("field").cloned())
+        })
+        .unwrap_or_default()
 }
 
 fn agency(code: &str) -> pb::Unit {
@@ -21,8 +28,20 @@ fn agency(code: &str) -> pb::Unit {
     }
 }
 
-async fn total(client: &mut p06_proto::localities::v1::localities_client::LocalitiesClient<p06::client::GatewayChannel>) -> i32 {
-    client.list_units(pb::ListUnitsRequest { page_size: 1, ..Default::default() }).await.unwrap().into_inner().total_size
+async fn total(
+    client: &mut p06_proto::localities::v1::localities_client::LocalitiesClient<
+        p06::client::GatewayChannel,
+    >,
+) -> i32 {
+    client
+        .list_units(pb::ListUnitsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .total_size
 }
 
 #[tokio::test]
@@ -31,28 +50,93 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     let mut client = stack.localities(&stack.admin_key).await;
     let before = total(&mut client).await;
 
-    let empty_code = client.create_unit(pb::CreateUnitRequest { unit: Some(agency("")), ..Default::default() }).await.unwrap_err();
-    assert_eq!((empty_code.code(), field(&empty_code).as_str()), (Code::InvalidArgument, "unit.code"), "{empty_code:?}");
+    let empty_code = client
+        .create_unit(pb::CreateUnitRequest {
+            unit: Some(agency("")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (empty_code.code(), field(&empty_code).as_str()),
+        (Code::InvalidArgument, "unit.code"),
+        "{empty_code:?}"
+    );
 
-    let unknown_kind = pb::Unit { kind: 99, ..agency("KT3") };
-    let err = client.create_unit(pb::CreateUnitRequest { unit: Some(unknown_kind), ..Default::default() }).await.unwrap_err();
-    assert_eq!((err.code(), field(&err).as_str()), (Code::InvalidArgument, "unit.kind"), "{err:?}");
+    let unknown_kind = pb::Unit {
+        kind: 99,
+        ..agency("KT3")
+    };
+    let err = client
+        .create_unit(pb::CreateUnitRequest {
+            unit: Some(unknown_kind),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "unit.kind"),
+        "{err:?}"
+    );
 
-    let bad_date = pb::Unit { valid_from: "2025-13-01".into(), ..agency("KT3") };
-    let err = client.create_unit(pb::CreateUnitRequest { unit: Some(bad_date), ..Default::default() }).await.unwrap_err();
-    assert_eq!((err.code(), field(&err).as_str()), (Code::InvalidArgument, "unit.valid_from"));
+    let bad_date = pb::Unit {
+        valid_from: "2025-13-01".into(),
+        ..agency("KT3")
+    };
+    let err = client
+        .create_unit(pb::CreateUnitRequest {
+            unit: Some(bad_date),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "unit.valid_from")
+    );
 
-    let err = client.list_units(pb::ListUnitsRequest { page_token: "not-a-token".into(), ..Default::default() }).await.unwrap_err();
-    assert_eq!((err.code(), field(&err).as_str()), (Code::InvalidArgument, "page_token"));
+    let err = client
+        .list_units(pb::ListUnitsRequest {
+            page_token: "not-a-token".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "page_token")
+    );
 
-    let err = client.list_units(pb::ListUnitsRequest { filter: "kind = VILLAGE".into(), ..Default::default() }).await.unwrap_err();
-    assert_eq!((err.code(), field(&err).as_str()), (Code::InvalidArgument, "filter"));
+    let err = client
+        .list_units(pb::ListUnitsRequest {
+            filter: "kind = VILLAGE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "filter")
+    );
     assert!(err.message().contains("VILLAGE"), "{}", err.message());
 
-    let err = client.list_units(pb::ListUnitsRequest { filter: "colour = red".into(), ..Default::default() }).await.unwrap_err();
+    let err = client
+        .list_units(pb::ListUnitsRequest {
+            filter: "colour = red".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 
-    let err = client.list_units(pb::ListUnitsRequest { active_on: "yesterday".into(), ..Default::default() }).await.unwrap_err();
+    let err = client
+        .list_units(pb::ListUnitsRequest {
+            active_on: "yesterday".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(field(&err), "active_on");
 
     // Merging into a unit no longer in force: Yên Bái ended on 2025-06-30.
@@ -63,18 +147,36 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         ..Default::default()
     };
     let err = client.merge_units(merge).await.unwrap_err();
-    assert_eq!((err.code(), field(&err).as_str()), (Code::FailedPrecondition, "successor"), "{err:?}");
-    let finance = client.get_unit(pb::GetUnitRequest { name: "units/m-finance".into() }).await.unwrap().into_inner();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::FailedPrecondition, "successor"),
+        "{err:?}"
+    );
+    let finance = client
+        .get_unit(pb::GetUnitRequest {
+            name: "units/m-finance".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(finance.valid_until, "", "the failed merge ended nothing");
 
     // A page token made for another filter is refused.
     let first = client
-        .list_units(pb::ListUnitsRequest { filter: "kind = PROVINCE".into(), page_size: 2, ..Default::default() })
+        .list_units(pb::ListUnitsRequest {
+            filter: "kind = PROVINCE".into(),
+            page_size: 2,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     let err = client
-        .list_units(pb::ListUnitsRequest { filter: "kind = COMMUNE".into(), page_token: first.next_page_token, ..Default::default() })
+        .list_units(pb::ListUnitsRequest {
+            filter: "kind = COMMUNE".into(),
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(field(&err), "page_token");
@@ -87,24 +189,43 @@ async fn updates_check_the_etag_and_merges_are_idempotent() {
     let stack = TestStack::start().await;
     let mut client = stack.localities(&stack.admin_key).await;
     let created = client
-        .create_unit(pb::CreateUnitRequest { unit: Some(agency("KT4")), request_id: "create-kt4".into(), ..Default::default() })
+        .create_unit(pb::CreateUnitRequest {
+            unit: Some(agency("KT4")),
+            request_id: "create-kt4".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     // A retried create with the same request id returns the first result.
     let again = client
-        .create_unit(pb::CreateUnitRequest { unit: Some(agency("KT4")), request_id: "create-kt4".into(), ..Default::default() })
+        .create_unit(pb::CreateUnitRequest {
+            unit: Some(agency("KT4")),
+            request_id: "create-kt4".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(again.name, created.name);
 
-    let mask = prost_types::FieldMask { paths: vec!["english_name".into()] };
+    let mask = prost_types::FieldMask {
+        paths: vec!["english_name".into()],
+    };
     let update = |etag: &str| pb::UpdateUnitRequest {
-        unit: Some(pb::Unit { name: created.name.clone(), english_name: "Test agency".into(), etag: etag.into(), ..Default::default() }),
+        unit: Some(pb::Unit {
+            name: created.name.clone(),
+            english_name: "Test agency".into(),
+            etag: etag.into(),
+            ..Default::default()
+        }),
         update_mask: Some(mask.clone()),
     };
-    let updated = client.update_unit(update(&created.etag)).await.unwrap().into_inner();
+    let updated = client
+        .update_unit(update(&created.etag))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(updated.english_name, "Test agency");
     let stale = client.update_unit(update(&created.etag)).await.unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
@@ -117,14 +238,21 @@ async fn updates_check_the_etag_and_merges_are_idempotent() {
         request_id: "merge-kt4".into(),
         ..Default::default()
     };
-    let first = client.merge_units(merge.clone()).await.unwrap().into_inner();
+    let first = client
+        .merge_units(merge.clone())
+        .await
+        .unwrap()
+        .into_inner();
     let second = client.merge_units(merge).await.unwrap().into_inner();
     let successor = first.successor.unwrap();
     assert_eq!(successor.name, "units/g-kt5-2026");
     assert_eq!(second.successor.unwrap().name, successor.name);
     assert_eq!(first.ended[0].valid_until, "2025-12-31");
     let resolved = client
-        .resolve_successor(pb::ResolveSuccessorRequest { name: created.name, date: "2026-02-01".into() })
+        .resolve_successor(pb::ResolveSuccessorRequest {
+            name: created.name,
+            date: "2026-02-01".into(),
+        })
         .await
         .unwrap()
         .into_inner();

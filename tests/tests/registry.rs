@@ -3,14 +3,26 @@
 //! diacritic-insensitive search and pagination. Runs on SQLite, and on
 //! PostgreSQL when `P06_TEST_DATABASE_URL` is set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use p06_proto::localities::v1::{self as pb, localities_client::LocalitiesClient};
 use p06_tests::{Backend, TestStack};
 
 type Client = LocalitiesClient<p06::client::GatewayChannel>;
 
 async fn count(client: &mut Client, filter: &str, active_on: &str) -> i32 {
-    let request = pb::ListUnitsRequest { filter: filter.into(), active_on: active_on.into(), page_size: 1, ..Default::default() };
-    client.list_units(request).await.unwrap().into_inner().total_size
+    let request = pb::ListUnitsRequest {
+        filter: filter.into(),
+        active_on: active_on.into(),
+        page_size: 1,
+        ..Default::default()
+    };
+    client
+        .list_units(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .total_size
 }
 
 const PROVINCIAL: &str = "kind = PROVINCE OR kind = CENTRALLY_RUN_CITY";
@@ -19,30 +31,55 @@ async fn acceptance(stack: &TestStack) {
     let mut client = stack.localities(&stack.admin_key).await;
     assert_eq!(count(&mut client, PROVINCIAL, "2024-06-01").await, 63);
     assert_eq!(count(&mut client, PROVINCIAL, "2025-07-02").await, 34);
-    assert_eq!(count(&mut client, "kind = COMMUNE", "2025-07-02").await, 3_321);
-    assert_eq!(count(&mut client, "kind = COMMUNE", "2024-06-01").await, 10_035);
-    assert_eq!(count(&mut client, "kind = DISTRICT", "2024-06-01").await, 696);
+    assert_eq!(
+        count(&mut client, "kind = COMMUNE", "2025-07-02").await,
+        3_321
+    );
+    assert_eq!(
+        count(&mut client, "kind = COMMUNE", "2024-06-01").await,
+        10_035
+    );
+    assert_eq!(
+        count(&mut client, "kind = DISTRICT", "2024-06-01").await,
+        696
+    );
 
     // Hà Giang (02) merged into Tuyên Quang on 2025-07-01.
     let resolved = client
-        .resolve_successor(pb::ResolveSuccessorRequest { name: "units/p02".into(), date: "2025-07-02".into() })
+        .resolve_successor(pb::ResolveSuccessorRequest {
+            name: "units/p02".into(),
+            date: "2025-07-02".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     let unit = resolved.unit.unwrap();
-    assert_eq!((unit.name.as_str(), unit.display_name.as_str()), ("units/p08-2025", "Tỉnh Tuyên Quang"));
+    assert_eq!(
+        (unit.name.as_str(), unit.display_name.as_str()),
+        ("units/p08-2025", "Tỉnh Tuyên Quang")
+    );
     assert_eq!(resolved.path, vec!["units/p02", "units/p08-2025"]);
 
     // Code 15 was Yên Bái, and is Lào Cai from 2025-07-01.
-    for (date, expected) in [("2024-06-01", "Tỉnh Yên Bái"), ("2025-07-02", "Tỉnh Lào Cai")] {
-        let request = pb::LookupUnitRequest { code: "15".into(), level: pb::UnitLevel::Provincial as i32, date: date.into() };
+    for (date, expected) in [
+        ("2024-06-01", "Tỉnh Yên Bái"),
+        ("2025-07-02", "Tỉnh Lào Cai"),
+    ] {
+        let request = pb::LookupUnitRequest {
+            code: "15".into(),
+            level: pb::UnitLevel::Provincial as i32,
+            date: date.into(),
+        };
         let unit = client.lookup_unit(request).await.unwrap().into_inner();
         assert_eq!(unit.display_name, expected, "code 15 on {date}");
     }
 
     // A commune's escalation chain climbs to the Working Group.
     let chain = client
-        .get_escalation_chain(pb::GetEscalationChainRequest { name: "units/c00004-2025".into(), date: "2025-08-01".into() })
+        .get_escalation_chain(pb::GetEscalationChainRequest {
+            name: "units/c00004-2025".into(),
+            date: "2025-08-01".into(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -52,21 +89,38 @@ async fn acceptance(stack: &TestStack) {
     // A province's chain ends at the Working Group; on a date after the
     // reform an old commune's district is replaced by its successor.
     let chain = client
-        .get_escalation_chain(pb::GetEscalationChainRequest { name: "units/p15-2025".into(), date: "2025-08-01".into() })
+        .get_escalation_chain(pb::GetEscalationChainRequest {
+            name: "units/p15-2025".into(),
+            date: "2025-08-01".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .chain;
     assert_eq!(chain.last().map(|u| u.name.as_str()), Some("units/wg06"));
-    assert_eq!(chain.last().map(|u| u.kind), Some(pb::UnitKind::SteeringBody as i32));
+    assert_eq!(
+        chain.last().map(|u| u.kind),
+        Some(pb::UnitKind::SteeringBody as i32)
+    );
 
     // "ha noi" finds Hà Nội, whatever the case and diacritics.
     let found = client
-        .list_units(pb::ListUnitsRequest { query: "HA NOI".into(), filter: PROVINCIAL.into(), ..Default::default() })
+        .list_units(pb::ListUnitsRequest {
+            query: "HA NOI".into(),
+            filter: PROVINCIAL.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(found.units.iter().map(|u| u.display_name.as_str()).collect::<Vec<_>>(), vec!["Thành phố Hà Nội"]);
+    assert_eq!(
+        found
+            .units
+            .iter()
+            .map(|u| u.display_name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Thành phố Hà Nội"]
+    );
 }
 
 #[tokio::test]
@@ -97,7 +151,11 @@ async fn pages_cover_every_commune_once() {
     let mut names = std::collections::HashSet::new();
     let mut pages = 0;
     loop {
-        let page = client.list_units(request.clone()).await.unwrap().into_inner();
+        let page = client
+            .list_units(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
         pages += 1;
         for u in page.units {
             assert!(names.insert(u.name.clone()), "{} served twice", u.name);
@@ -114,22 +172,49 @@ async fn pages_cover_every_commune_once() {
 async fn unit_carries_lineage_and_validity() {
     let stack = TestStack::start().await;
     let mut client = stack.localities(&stack.admin_key).await;
-    let old = client.get_unit(pb::GetUnitRequest { name: "units/p15".into() }).await.unwrap().into_inner();
-    assert_eq!((old.valid_until.as_str(), old.successors.as_slice()), ("2025-06-30", &["units/p15-2025".to_string()][..]));
-    let new = client.get_unit(pb::GetUnitRequest { name: "units/p15-2025".into() }).await.unwrap().into_inner();
+    let old = client
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p15".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (old.valid_until.as_str(), old.successors.as_slice()),
+        ("2025-06-30", &["units/p15-2025".to_string()][..])
+    );
+    let new = client
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p15-2025".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(new.valid_from, "2025-07-01");
-    let provinces: Vec<&String> = new.predecessors.iter().filter(|p| p.starts_with("units/p")).collect();
+    let provinces: Vec<&String> = new
+        .predecessors
+        .iter()
+        .filter(|p| p.starts_with("units/p"))
+        .collect();
     assert_eq!(provinces, vec!["units/p10", "units/p15"]);
     // The former districts of both provinces also hand over to the new province.
     assert!(new.predecessors.iter().any(|p| p.starts_with("units/d")));
     // The ministries restructured on 2025-03-01.
     let resolved = client
-        .resolve_successor(pb::ResolveSuccessorRequest { name: "units/m-information-communications".into(), date: "2025-03-01".into() })
+        .resolve_successor(pb::ResolveSuccessorRequest {
+            name: "units/m-information-communications".into(),
+            date: "2025-03-01".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(resolved.unit.unwrap().name, "units/m-science-technology");
     // Not found is NOT_FOUND.
-    let missing = client.get_unit(pb::GetUnitRequest { name: "units/p99".into() }).await.unwrap_err();
+    let missing = client
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p99".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
 }

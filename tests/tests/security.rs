@@ -2,6 +2,8 @@
 //! forged identity headers, and services that refuse calls that did not come
 //! through the gateway.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use p06_proto::{
     gateway::v1::{self as g, Role},
     localities::v1::{self as pb, localities_client::LocalitiesClient},
@@ -27,21 +29,60 @@ async fn keys_are_required_and_revocable() {
     let stack = TestStack::start().await;
     // No key at all.
     let mut anonymous = LocalitiesClient::new(stack.channel(None).await);
-    let err = anonymous.get_unit(pb::GetUnitRequest { name: "units/p01".into() }).await.unwrap_err();
+    let err = anonymous
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p01".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     // A key that was never issued.
-    let mut stranger = stack.localities("p06_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
-    assert_eq!(stranger.get_unit(pb::GetUnitRequest { name: "units/p01".into() }).await.unwrap_err().code(), Code::Unauthenticated);
+    let mut stranger = stack
+        .localities("p06_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(
+        stranger
+            .get_unit(pb::GetUnitRequest {
+                name: "units/p01".into()
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
 
     // A UNIT key works until revoked.
     let secret = stack.key_for("units/p01", Role::Unit).await;
     let mut unit = stack.localities(&secret).await;
-    unit.get_unit(pb::GetUnitRequest { name: "units/p01".into() }).await.unwrap();
-    let me = stack.access(&secret).await.who_am_i(g::WhoAmIRequest {}).await.unwrap().into_inner();
-    assert_eq!((me.unit.as_str(), me.role), ("units/p01", Role::Unit as i32));
+    unit.get_unit(pb::GetUnitRequest {
+        name: "units/p01".into(),
+    })
+    .await
+    .unwrap();
+    let me = stack
+        .access(&secret)
+        .await
+        .who_am_i(g::WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (me.unit.as_str(), me.role),
+        ("units/p01", Role::Unit as i32)
+    );
     let mut admin = stack.access(&stack.admin_key).await;
-    admin.revoke_api_key(g::RevokeApiKeyRequest { name: me.api_key.clone() }).await.unwrap();
-    let err = unit.get_unit(pb::GetUnitRequest { name: "units/p01".into() }).await.unwrap_err();
+    admin
+        .revoke_api_key(g::RevokeApiKeyRequest {
+            name: me.api_key.clone(),
+        })
+        .await
+        .unwrap();
+    let err = unit
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p01".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
 }
 
@@ -49,19 +90,48 @@ async fn keys_are_required_and_revocable() {
 async fn roles_limit_what_a_key_may_do() {
     let stack = TestStack::start().await;
     let unit_key = stack.key_for("units/p01", Role::Unit).await;
-    let err = stack.localities(&unit_key).await.create_unit(new_unit_request("KT1")).await.unwrap_err();
+    let err = stack
+        .localities(&unit_key)
+        .await
+        .create_unit(new_unit_request("KT1"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     let viewer = stack.key_for("units/wg06", Role::Viewer).await;
-    let err = stack.localities(&viewer).await.create_unit(new_unit_request("KT1")).await.unwrap_err();
+    let err = stack
+        .localities(&viewer)
+        .await
+        .create_unit(new_unit_request("KT1"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     // Key management is for ADMIN keys only.
     let request = g::CreateApiKeyRequest {
-        api_key: Some(g::ApiKey { unit: "units/p01".into(), role: Role::Admin as i32, ..Default::default() }),
+        api_key: Some(g::ApiKey {
+            unit: "units/p01".into(),
+            role: Role::Admin as i32,
+            ..Default::default()
+        }),
         request_id: String::new(),
     };
-    assert_eq!(stack.access(&unit_key).await.create_api_key(request).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        stack
+            .access(&unit_key)
+            .await
+            .create_api_key(request)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     // The ADMIN key may.
-    let created = stack.localities(&stack.admin_key).await.create_unit(new_unit_request("KT1")).await.unwrap().into_inner();
+    let created = stack
+        .localities(&stack.admin_key)
+        .await
+        .create_unit(new_unit_request("KT1"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(created.name, "units/g-kt1");
 }
 
@@ -77,11 +147,27 @@ async fn caller_identity_headers_are_ignored() {
         m.insert("x-p06-internal-token", "guess".parse().unwrap());
         request
     };
-    let err = stack.localities(&unit_key).await.create_unit(forge(Request::new(new_unit_request("KT2")))).await.unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "forged headers must not grant ADMIN: {err:?}");
+    let err = stack
+        .localities(&unit_key)
+        .await
+        .create_unit(forge(Request::new(new_unit_request("KT2"))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "forged headers must not grant ADMIN: {err:?}"
+    );
     let mut who = Request::new(g::WhoAmIRequest {});
-    who.metadata_mut().insert("x-p06-caller-role", "ADMIN".parse().unwrap());
-    let me = stack.access(&unit_key).await.who_am_i(who).await.unwrap().into_inner();
+    who.metadata_mut()
+        .insert("x-p06-caller-role", "ADMIN".parse().unwrap());
+    let me = stack
+        .access(&unit_key)
+        .await
+        .who_am_i(who)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(me.role, Role::Unit as i32);
 }
 
@@ -91,14 +177,26 @@ async fn services_refuse_calls_that_bypass_the_gateway() {
     let url = format!("http://{}", stack.stack().localities_addr);
     let mut direct = LocalitiesClient::connect(url).await.unwrap();
     // Even with a valid ADMIN bearer and forged identity headers.
-    let mut request = Request::new(pb::GetUnitRequest { name: "units/p01".into() });
-    request.metadata_mut().insert("authorization", format!("Bearer {}", stack.admin_key).parse().unwrap());
-    request.metadata_mut().insert("x-p06-caller-role", "ADMIN".parse().unwrap());
+    let mut request = Request::new(pb::GetUnitRequest {
+        name: "units/p01".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", stack.admin_key).parse().unwrap(),
+    );
+    request
+        .metadata_mut()
+        .insert("x-p06-caller-role", "ADMIN".parse().unwrap());
     let err = direct.get_unit(request).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert!(err.message().contains("gateway"), "{}", err.message());
     // With the internal credential it answers: the refusal is the credential check.
-    let mut request = Request::new(pb::GetUnitRequest { name: "units/p01".into() });
-    request.metadata_mut().insert("x-p06-internal-token", stack.stack().internal_token.parse().unwrap());
+    let mut request = Request::new(pb::GetUnitRequest {
+        name: "units/p01".into(),
+    });
+    request.metadata_mut().insert(
+        "x-p06-internal-token",
+        stack.stack().internal_token.parse().unwrap(),
+    );
     direct.get_unit(request).await.unwrap();
 }

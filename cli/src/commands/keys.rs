@@ -49,39 +49,88 @@ pub enum KeysCommand {
 }
 
 fn role_name(role: i32) -> String {
-    pb::Role::try_from(role).map(|r| r.as_str_name().trim_start_matches("ROLE_").to_string()).unwrap_or_default()
+    pb::Role::try_from(role)
+        .map(|r| r.as_str_name().trim_start_matches("ROLE_").to_string())
+        .unwrap_or_default()
 }
 
 fn key_line(k: &pb::ApiKey) -> String {
-    let revoked = if k.revoke_time.is_some() { "  (revoked)" } else { "" };
-    format!("{:<34} {:<12} {:<22} {}{}", k.name, role_name(k.role), k.unit, k.display_name, revoked)
+    let revoked = if k.revoke_time.is_some() {
+        "  (revoked)"
+    } else {
+        ""
+    };
+    format!(
+        "{:<34} {:<12} {:<22} {}{}",
+        k.name,
+        role_name(k.role),
+        k.unit,
+        k.display_name,
+        revoked
+    )
 }
 
 /// Runs a key subcommand.
 pub async fn run(args: &ClientArgs, command: KeysCommand) -> anyhow::Result<()> {
     if let KeysCommand::Bootstrap { data_dir } = &command {
         let dbs = Databases::sqlite_in(data_dir)?;
-        let key = p06_gateway::create_admin_key(&dbs.gateway, BOOTSTRAP_UNIT, "bootstrap (p06 keys bootstrap)").await?;
+        let key = p06_gateway::create_admin_key(
+            &dbs.gateway,
+            BOOTSTRAP_UNIT,
+            "bootstrap (p06 keys bootstrap)",
+        )
+        .await?;
         println!("new ADMIN key (shown once): {key}");
         return Ok(());
     }
     let mut client = AccessClient::new(connect(args).await?);
     match command {
-        KeysCommand::Create { unit, role, name, request_id } => {
+        KeysCommand::Create {
+            unit,
+            role,
+            name,
+            request_id,
+        } => {
             let role = pb::Role::from_str_name(&format!("ROLE_{}", role.to_uppercase()))
-                .ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: use admin, coordinator, unit or viewer"))?;
-            let unit = if unit.starts_with("units/") { unit } else { format!("units/{unit}") };
-            let api_key = pb::ApiKey { unit, role: role as i32, display_name: name, ..Default::default() };
-            let r = client.create_api_key(pb::CreateApiKeyRequest { api_key: Some(api_key), request_id }).await.map_err(describe)?.into_inner();
+                .ok_or_else(|| {
+                    anyhow::anyhow!("unknown role {role:?}: use admin, coordinator, unit or viewer")
+                })?;
+            let unit = if unit.starts_with("units/") {
+                unit
+            } else {
+                format!("units/{unit}")
+            };
+            let api_key = pb::ApiKey {
+                unit,
+                role: role as i32,
+                display_name: name,
+                ..Default::default()
+            };
+            let r = client
+                .create_api_key(pb::CreateApiKeyRequest {
+                    api_key: Some(api_key),
+                    request_id,
+                })
+                .await
+                .map_err(describe)?
+                .into_inner();
             if let Some(k) = &r.api_key {
                 println!("{}", key_line(k));
             }
             println!("secret (shown once): {}", r.secret);
         }
         KeysCommand::List { all } => {
-            let mut request = pb::ListApiKeysRequest { page_size: 200, show_revoked: all, ..Default::default() };
+            let mut request = pb::ListApiKeysRequest {
+                page_size: 200,
+                show_revoked: all,
+                ..Default::default()
+            };
             loop {
-                let page = client.list_api_keys(request.clone()).await.map_err(describe)?.into_inner();
+                let page = client
+                    .list_api_keys(request.clone())
+                    .await
+                    .map_err(describe)?
+                    .into_inner();
                 for k in &page.api_keys {
                     println!("{}", key_line(k));
                 }
@@ -92,12 +141,26 @@ pub async fn run(args: &ClientArgs, command: KeysCommand) -> anyhow::Result<()> 
             }
         }
         KeysCommand::Revoke { key } => {
-            let k = client.revoke_api_key(pb::RevokeApiKeyRequest { name: key }).await.map_err(describe)?.into_inner();
+            let k = client
+                .revoke_api_key(pb::RevokeApiKeyRequest { name: key })
+                .await
+                .map_err(describe)?
+                .into_inner();
             println!("{}", key_line(&k));
         }
         KeysCommand::Whoami => {
-            let i = client.who_am_i(pb::WhoAmIRequest {}).await.map_err(describe)?.into_inner();
-            println!("{} {} {} {}", i.api_key, role_name(i.role), i.unit, i.display_name);
+            let i = client
+                .who_am_i(pb::WhoAmIRequest {})
+                .await
+                .map_err(describe)?
+                .into_inner();
+            println!(
+                "{} {} {} {}",
+                i.api_key,
+                role_name(i.role),
+                i.unit,
+                i.display_name
+            );
         }
         KeysCommand::Bootstrap { .. } => {}
     }

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod health;
 pub mod keys;
 pub mod serve;
 pub mod units;

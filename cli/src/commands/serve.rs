@@ -56,14 +56,19 @@ pub struct FileConfig {
 
 /// Runs the service until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config: FileConfig = p06_kit::config::load(args.config.as_deref()).context("configuration")?;
+    let mut config: FileConfig =
+        p06_kit::config::load(args.config.as_deref()).context("configuration")?;
     let name = match args.service {
         ServiceName::Gateway => "p06-gateway",
         ServiceName::Localities => "p06-localities",
     };
     let _telemetry = p06_kit::telemetry::init(name, config.log_json);
-    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], args.service.default_port())));
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], args.service.default_port())));
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let token = std::mem::take(&mut config.internal_token);
@@ -73,7 +78,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             if c.internal_token.is_empty() {
                 c.internal_token = token;
             }
-            if let Some(key) = p06_gateway::bootstrap_admin_key(&c.database_url, crate::stack::BOOTSTRAP_UNIT).await? {
+            if let Some(key) =
+                p06_gateway::bootstrap_admin_key(&c.database_url, crate::stack::BOOTSTRAP_UNIT)
+                    .await?
+            {
                 println!("first start: ADMIN key (shown once): {key}");
             }
             p06_gateway::serve(c, listener, shutdown).await?;

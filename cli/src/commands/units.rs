@@ -71,16 +71,25 @@ pub enum UnitsCommand {
 }
 
 fn name(unit: &str) -> String {
-    if unit.starts_with("units/") { unit.to_string() } else { format!("units/{unit}") }
+    if unit.starts_with("units/") {
+        unit.to_string()
+    } else {
+        format!("units/{unit}")
+    }
 }
 
 fn line(u: &pb::Unit) -> String {
-    let kind = pb::UnitKind::try_from(u.kind).map(|k| k.as_str_name().trim_start_matches("UNIT_KIND_").to_string()).unwrap_or_default();
+    let kind = pb::UnitKind::try_from(u.kind)
+        .map(|k| k.as_str_name().trim_start_matches("UNIT_KIND_").to_string())
+        .unwrap_or_default();
     let period = match (u.valid_from.as_str(), u.valid_until.as_str()) {
         ("", "") => String::new(),
         (from, until) => format!("  [{}..{}]", from, until),
     };
-    format!("{:<22} {:<8} {:<20} {}{}", u.name, u.code, kind, u.display_name, period)
+    format!(
+        "{:<22} {:<8} {:<20} {}{}",
+        u.name, u.code, kind, u.display_name, period
+    )
 }
 
 fn details(u: &pb::Unit) -> String {
@@ -104,10 +113,22 @@ fn details(u: &pb::Unit) -> String {
 pub async fn run(args: &ClientArgs, command: UnitsCommand) -> anyhow::Result<()> {
     let mut client = LocalitiesClient::new(connect(args).await?);
     match command {
-        UnitsCommand::List { active_on, kind, level, parent, query, filter, order_by, limit } => {
+        UnitsCommand::List {
+            active_on,
+            kind,
+            level,
+            parent,
+            query,
+            filter,
+            order_by,
+            limit,
+        } => {
             let mut terms = Vec::new();
             if !kind.is_empty() {
-                let kinds: Vec<String> = kind.iter().map(|k| format!("kind = {}", k.to_uppercase().replace('-', "_"))).collect();
+                let kinds: Vec<String> = kind
+                    .iter()
+                    .map(|k| format!("kind = {}", k.to_uppercase().replace('-', "_")))
+                    .collect();
                 terms.push(format!("({})", kinds.join(" OR ")));
             }
             if let Some(l) = level {
@@ -129,7 +150,11 @@ pub async fn run(args: &ClientArgs, command: UnitsCommand) -> anyhow::Result<()>
             };
             let mut shown = 0;
             loop {
-                let page = client.list_units(request.clone()).await.map_err(describe)?.into_inner();
+                let page = client
+                    .list_units(request.clone())
+                    .await
+                    .map_err(describe)?
+                    .into_inner();
                 for u in &page.units {
                     if limit > 0 && shown >= limit {
                         break;
@@ -145,27 +170,58 @@ pub async fn run(args: &ClientArgs, command: UnitsCommand) -> anyhow::Result<()>
             }
         }
         UnitsCommand::Get { unit } => {
-            let u = client.get_unit(pb::GetUnitRequest { name: name(&unit) }).await.map_err(describe)?.into_inner();
+            let u = client
+                .get_unit(pb::GetUnitRequest { name: name(&unit) })
+                .await
+                .map_err(describe)?
+                .into_inner();
             println!("{}", details(&u));
         }
         UnitsCommand::Lookup { code, level, date } => {
-            let level = pb::UnitLevel::from_str_name(&format!("UNIT_LEVEL_{}", level.to_uppercase()))
-                .ok_or_else(|| anyhow::anyhow!("unknown level {level:?}: use central, provincial, district or communal"))?;
-            let request = pb::LookupUnitRequest { code, level: level as i32, date: date.unwrap_or_default() };
-            let u = client.lookup_unit(request).await.map_err(describe)?.into_inner();
+            let level =
+                pb::UnitLevel::from_str_name(&format!("UNIT_LEVEL_{}", level.to_uppercase()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "unknown level {level:?}: use central, provincial, district or communal"
+                        )
+                    })?;
+            let request = pb::LookupUnitRequest {
+                code,
+                level: level as i32,
+                date: date.unwrap_or_default(),
+            };
+            let u = client
+                .lookup_unit(request)
+                .await
+                .map_err(describe)?
+                .into_inner();
             println!("{}", details(&u));
         }
         UnitsCommand::Successor { unit, date } => {
-            let request = pb::ResolveSuccessorRequest { name: name(&unit), date: date.unwrap_or_default() };
-            let r = client.resolve_successor(request).await.map_err(describe)?.into_inner();
+            let request = pb::ResolveSuccessorRequest {
+                name: name(&unit),
+                date: date.unwrap_or_default(),
+            };
+            let r = client
+                .resolve_successor(request)
+                .await
+                .map_err(describe)?
+                .into_inner();
             println!("{}", r.path.join(" → "));
             if let Some(u) = r.unit {
                 println!("{}", details(&u));
             }
         }
         UnitsCommand::Chain { unit, date } => {
-            let request = pb::GetEscalationChainRequest { name: name(&unit), date: date.unwrap_or_default() };
-            let r = client.get_escalation_chain(request).await.map_err(describe)?.into_inner();
+            let request = pb::GetEscalationChainRequest {
+                name: name(&unit),
+                date: date.unwrap_or_default(),
+            };
+            let r = client
+                .get_escalation_chain(request)
+                .await
+                .map_err(describe)?
+                .into_inner();
             for u in &r.chain {
                 println!("{}", line(u));
             }

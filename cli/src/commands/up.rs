@@ -1,7 +1,10 @@
 //! `p06 up`: the whole stack on loopback, SQLite under a data directory,
 //! reference data loaded, an ADMIN key printed on first start.
 
-use crate::stack::{Databases, Stack, StackOptions};
+use crate::{
+    commands::serve::FileConfig,
+    stack::{Databases, Stack, StackOptions},
+};
 use anyhow::Context as _;
 use p06_kit::Shutdown;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Instant};
@@ -16,6 +19,9 @@ pub struct UpArgs {
     /// Address of the gateway, the one public endpoint.
     #[arg(long, env = "P06_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+    /// TOML configuration file; its [gateway] section (limits, timeouts) applies.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "P06_LOG_JSON")]
     pub log_json: bool,
@@ -24,10 +30,15 @@ pub struct UpArgs {
 /// Runs the stack until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let _telemetry = p06_kit::telemetry::init("p06", args.log_json);
-    let gateway = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (is another p06 running? use --listen)", args.listen))?;
+    let config: FileConfig =
+        p06_kit::config::load(args.config.as_deref()).context("configuration")?;
+    let _telemetry = p06_kit::telemetry::init("p06", args.log_json || config.log_json);
+    let gateway = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another p06 running? use --listen)",
+            args.listen
+        )
+    })?;
     let localities = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
@@ -36,11 +47,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         localities,
         databases: Databases::sqlite_in(&args.data_dir)?,
         clock: Arc::new(p06_kit::SystemClock),
-        gateway_config: p06_gateway::Config::default(),
+        gateway_config: config.gateway,
     };
     let stack = Stack::start(options, shutdown).await?;
     let addr = stack.gateway_addr;
-    println!("p06 is up in {} ms (data in {})", started.elapsed().as_millis(), args.data_dir.display());
+    println!(
+        "p06 is up in {} ms (data in {})",
+        started.elapsed().as_millis(),
+        args.data_dir.display()
+    );
     println!("  gateway: http://{addr}");
     match &stack.bootstrap_key {
         Some(key) => {
@@ -52,7 +67,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         ),
     }
-    println!("  try: p06 units list --active-on 2025-07-01 --kind province --kind centrally-run-city");
+    println!(
+        "  try: p06 units list --active-on 2025-07-01 --kind province --kind centrally-run-city"
+    );
     println!(
         "   or: buf curl --protocol grpc --http2-prior-knowledge -H \"authorization: Bearer $P06_API_KEY\" -d '{{\"name\":\"units/p01\"}}' http://{addr}/p06.localities.v1.Localities/GetUnit"
     );

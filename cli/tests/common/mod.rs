@@ -1,6 +1,7 @@
 //! Runs the real `p06` binary as a user would: `p06 up` in a child process,
 //! reading the banner it prints, and client subcommands against it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::{
@@ -44,17 +45,30 @@ pub fn up(dir: &Path, env: &[(&str, &str)]) -> Up {
             break;
         }
     }
-    let find = |prefix: &str| banner.iter().find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string));
+    let find = |prefix: &str| {
+        banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string))
+    };
     let gateway = find("gateway: ").expect("gateway address printed");
     let key = find("export P06_API_KEY=");
-    Up { child, gateway, key, banner, _stdout: stdout }
+    Up {
+        child,
+        gateway,
+        key,
+        banner,
+        _stdout: stdout,
+    }
 }
 
 impl Up {
     /// Sends SIGTERM and waits; true when p06 exited successfully.
     pub fn stop(mut self) -> bool {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         assert!(sent.success());
         self.child.wait().expect("wait").success()
     }
@@ -64,7 +78,7 @@ impl Up {
 pub fn p06(gateway: &str, key: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_p06"))
         .args(args)
-        .env("P06_GATEWAY", gateway)
+        .env("P06_GATEWAY_URL", gateway)
         .env("P06_API_KEY", key)
         .output()
         .expect("p06 runs")

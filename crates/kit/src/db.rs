@@ -66,10 +66,8 @@ pub async fn connect_sqlite(url: &str) -> Result<SqlitePool, DbError> {
 
 /// Connects to PostgreSQL.
 pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url)?.log_slow_statements(
-        tracing::log::LevelFilter::Warn,
-        Duration::from_millis(500),
-    );
+    let options = PgConnectOptions::from_str(url)?
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -81,7 +79,9 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool,
 /// `P06_TEST_DATABASE_URL` and returns its URL; `None` when the variable is
 /// unset. For tests: each gets a database of its own.
 pub async fn fresh_test_database(label: &str) -> Option<String> {
-    let base = std::env::var(TEST_DATABASE_URL_ENV).ok().filter(|u| !u.is_empty())?;
+    let base = std::env::var(TEST_DATABASE_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let name = format!(
         "p06_{}_{}",
         label.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
@@ -121,7 +121,12 @@ fn uuid_like() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{:x}{:x}{:x}", std::process::id(), nanos, SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:x}{:x}{:x}",
+        std::process::id(),
+        nanos,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]
@@ -131,7 +136,10 @@ mod tests {
     #[test]
     fn scheme_picks_backend() {
         assert_eq!(Backend::of("sqlite:data/x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::of("postgres://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
         assert!(Backend::of("mysql://h/db").is_err());
     }
 
@@ -141,7 +149,10 @@ mod tests {
             with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
-        assert_eq!(with_database("postgres://h/test?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }

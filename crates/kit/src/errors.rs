@@ -19,7 +19,12 @@ pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
 }
 
 /// A status with an ErrorInfo reason (`UPPER_SNAKE_CASE`) and metadata.
-pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, meta: &[(&str, &str)]) -> Status {
+pub fn with_reason(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    meta: &[(&str, &str)],
+) -> Status {
     let metadata = meta
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -34,18 +39,17 @@ pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, meta: &
 /// FAILED_PRECONDITION naming the field whose value breaks the precondition.
 pub fn failed_precondition(field: &str, reason: &str, message: impl Into<String>) -> Status {
     let message = message.into();
-    let mut details = ErrorDetails::with_error_info(
-        reason,
-        DOMAIN,
-        [("field".to_string(), field.to_string())],
-    );
+    let mut details =
+        ErrorDetails::with_error_info(reason, DOMAIN, [("field".to_string(), field.to_string())]);
     details.add_precondition_failure_violation(reason, field, message.clone());
     Status::with_error_details(Code::FailedPrecondition, message, details)
 }
 
 /// The first BadRequest field violation of a status: (field, description).
 pub fn violation(status: &Status) -> Option<(String, String)> {
-    status
-        .get_details_bad_request()
-        .and_then(|b| b.field_violations.first().map(|v| (v.field.clone(), v.description.clone())))
+    status.get_details_bad_request().and_then(|b| {
+        b.field_violations
+            .first()
+            .map(|v| (v.field.clone(), v.description.clone()))
+    })
 }

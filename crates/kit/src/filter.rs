@@ -99,11 +99,26 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
         let start = i;
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'(' => { out.push((Tok::LParen, start)); i += 1; }
-            b')' => { out.push((Tok::RParen, start)); i += 1; }
-            b':' => { out.push((Tok::Op(Op::Has), start)); i += 1; }
-            b'=' => { out.push((Tok::Op(Op::Eq), start)); i += 1; }
-            b'!' if bytes.get(i + 1) == Some(&b'=') => { out.push((Tok::Op(Op::Ne), start)); i += 2; }
+            b'(' => {
+                out.push((Tok::LParen, start));
+                i += 1;
+            }
+            b')' => {
+                out.push((Tok::RParen, start));
+                i += 1;
+            }
+            b':' => {
+                out.push((Tok::Op(Op::Has), start));
+                i += 1;
+            }
+            b'=' => {
+                out.push((Tok::Op(Op::Eq), start));
+                i += 1;
+            }
+            b'!' if bytes.get(i + 1) == Some(&b'=') => {
+                out.push((Tok::Op(Op::Ne), start));
+                i += 2;
+            }
             b'<' | b'>' => {
                 let eq = bytes.get(i + 1) == Some(&b'=');
                 let op = match (c, eq) {
@@ -139,7 +154,10 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                     }
                 }
                 if !closed {
-                    return Err(FilterError { message: "unterminated string".into(), position: start });
+                    return Err(FilterError {
+                        message: "unterminated string".into(),
+                        position: start,
+                    });
                 }
                 out.push((Tok::Str(value), start));
             }
@@ -148,7 +166,10 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                     i += input[i..].chars().next().map_or(1, char::len_utf8);
                 }
                 if i == start {
-                    return Err(FilterError { message: format!("unexpected {:?}", c as char), position: start });
+                    return Err(FilterError {
+                        message: format!("unexpected {:?}", c as char),
+                        position: start,
+                    });
                 }
                 out.push((Tok::Word(input[start..i].to_string()), start));
             }
@@ -171,7 +192,10 @@ impl Parser {
         self.toks.get(self.pos).map_or(self.end, |(_, p)| *p)
     }
     fn err<T>(&self, message: impl Into<String>) -> Result<T, FilterError> {
-        Err(FilterError { message: message.into(), position: self.at() })
+        Err(FilterError {
+            message: message.into(),
+            position: self.at(),
+        })
     }
     fn is_word(&self, w: &str) -> bool {
         matches!(self.peek(), Some(Tok::Word(x)) if x == w)
@@ -187,7 +211,11 @@ impl Parser {
             }
             parts.push(self.sequence()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::And(parts)
+        })
     }
 
     fn sequence(&mut self) -> Result<Filter, FilterError> {
@@ -196,7 +224,11 @@ impl Parser {
             self.pos += 1;
             parts.push(self.factor()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::Or(parts)
+        })
     }
 
     fn factor(&mut self) -> Result<Filter, FilterError> {
@@ -239,7 +271,11 @@ pub fn parse(input: &str) -> Result<Option<Filter>, FilterError> {
         return Ok(None);
     }
     let toks = lex(input)?;
-    let mut p = Parser { toks, pos: 0, end: input.len() };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: input.len(),
+    };
     let f = p.expr()?;
     if p.peek().is_some() {
         return p.err("unexpected token");
@@ -280,13 +316,22 @@ impl Filter {
         Ok(out)
     }
 
-    fn render<F>(&self, first: usize, column: &F, out: &mut SqlCondition) -> Result<(), tonic::Status>
+    fn render<F>(
+        &self,
+        first: usize,
+        column: &F,
+        out: &mut SqlCondition,
+    ) -> Result<(), tonic::Status>
     where
         F: Fn(&str, Op, &str) -> Result<(String, SqlValue), tonic::Status>,
     {
         match self {
             Filter::And(parts) | Filter::Or(parts) => {
-                let join = if matches!(self, Filter::And(_)) { " AND " } else { " OR " };
+                let join = if matches!(self, Filter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 out.sql.push('(');
                 for (i, part) in parts.iter().enumerate() {
                     if i > 0 {
@@ -304,7 +349,11 @@ impl Filter {
             Filter::Cmp { field, op, value } => {
                 let (col, bound) = column(field, *op, value)?;
                 out.binds.push(bound);
-                out.sql.push_str(&format!("{col} {} ${}", op.sql(), first + out.binds.len() - 1));
+                out.sql.push_str(&format!(
+                    "{col} {} ${}",
+                    op.sql(),
+                    first + out.binds.len() - 1
+                ));
             }
         }
         Ok(())
@@ -316,16 +365,24 @@ mod tests {
     use super::*;
 
     fn cmp(field: &str, op: Op, value: &str) -> Filter {
-        Filter::Cmp { field: field.into(), op, value: value.into() }
+        Filter::Cmp {
+            field: field.into(),
+            op,
+            value: value.into(),
+        }
     }
 
     #[test]
     fn or_binds_tighter_than_and() {
-        let f = parse("kind = PROVINCE OR kind = CENTRALLY_RUN_CITY AND level != \"CENTRAL\"").unwrap();
+        let f =
+            parse("kind = PROVINCE OR kind = CENTRALLY_RUN_CITY AND level != \"CENTRAL\"").unwrap();
         assert_eq!(
             f,
             Some(Filter::And(vec![
-                Filter::Or(vec![cmp("kind", Op::Eq, "PROVINCE"), cmp("kind", Op::Eq, "CENTRALLY_RUN_CITY")]),
+                Filter::Or(vec![
+                    cmp("kind", Op::Eq, "PROVINCE"),
+                    cmp("kind", Op::Eq, "CENTRALLY_RUN_CITY")
+                ]),
                 cmp("level", Op::Ne, "CENTRAL"),
             ]))
         );
@@ -357,7 +414,9 @@ mod tests {
     fn renders_numbered_placeholders() {
         let f = parse("(a = 1 OR b = 2) AND NOT c = 3").unwrap().unwrap();
         let sql = f
-            .to_sql(3, &|field, _op, value| Ok((format!("t.{field}"), SqlValue::Text(value.into()))))
+            .to_sql(3, &|field, _op, value| {
+                Ok((format!("t.{field}"), SqlValue::Text(value.into())))
+            })
             .unwrap();
         assert_eq!(sql.sql, "((t.a = $3 OR t.b = $4) AND NOT (t.c = $5))");
         assert_eq!(sql.binds.len(), 3);

@@ -125,7 +125,11 @@ impl Caller {
             return Ok(());
         }
         let role = self.identity().map(|i| i.role.as_str()).unwrap_or("");
-        let wanted = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ");
+        let wanted = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
         Err(crate::errors::with_reason(
             tonic::Code::PermissionDenied,
             "ROLE_NOT_ALLOWED",
@@ -185,15 +189,28 @@ impl StripMesh for HeaderMap {
 }
 
 fn caller_from(headers: &HeaderMap) -> Result<Caller, Status> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (key, unit, role) = (get(CALLER_KEY_HEADER), get(CALLER_UNIT_HEADER), get(CALLER_ROLE_HEADER));
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (key, unit, role) = (
+        get(CALLER_KEY_HEADER),
+        get(CALLER_UNIT_HEADER),
+        get(CALLER_ROLE_HEADER),
+    );
     if key.is_empty() && unit.is_empty() && role.is_empty() {
         return Ok(Caller::Service);
     }
     let role = role
         .parse::<Role>()
         .map_err(|e| Status::unauthenticated(format!("bad caller identity: {e}")))?;
-    Ok(Caller::User(Identity { key: key.to_string(), unit: unit.to_string(), role }))
+    Ok(Caller::User(Identity {
+        key: key.to_string(),
+        unit: unit.to_string(),
+        role,
+    }))
 }
 
 /// Compares two secrets in constant time.
@@ -211,14 +228,19 @@ pub struct InternalAuthLayer {
 impl InternalAuthLayer {
     /// Expects `token` on every call.
     pub fn new(token: impl Into<Arc<str>>) -> Self {
-        Self { token: token.into() }
+        Self {
+            token: token.into(),
+        }
     }
 }
 
 impl<S> Layer<S> for InternalAuthLayer {
     type Service = InternalAuth<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        InternalAuth { inner, token: self.token.clone() }
+        InternalAuth {
+            inner,
+            token: self.token.clone(),
+        }
     }
 }
 
@@ -236,10 +258,8 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = futures::future::Either<
-        S::Future,
-        std::future::Ready<Result<Response<Body>, S::Error>>,
-    >;
+    type Future =
+        futures::future::Either<S::Future, std::future::Ready<Result<Response<Body>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -257,7 +277,10 @@ where
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !secrets_match(given, &self.token) {
-            tracing::warn!(path = req.uri().path(), "refused call without internal credential");
+            tracing::warn!(
+                path = req.uri().path(),
+                "refused call without internal credential"
+            );
             let status = Status::unauthenticated(
                 "this service accepts calls only through the p06 gateway (missing or wrong internal credential)",
             );

@@ -34,13 +34,20 @@ fn hex_prefix(bytes: &[u8]) -> String {
 
 /// Encodes the keyset position `last` for a request with `fingerprint`.
 pub fn encode(fingerprint: &str, last: Vec<String>) -> String {
-    let token = Token { f: fingerprint.to_string(), k: last };
+    let token = Token {
+        f: fingerprint.to_string(),
+        k: last,
+    };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
 /// Decodes a page token; empty gives `None`. A malformed token, or one made
 /// for other parameters, is INVALID_ARGUMENT on `page_token`.
-pub fn decode(fingerprint: &str, token: &str, keys: usize) -> Result<Option<Vec<String>>, tonic::Status> {
+pub fn decode(
+    fingerprint: &str,
+    token: &str,
+    keys: usize,
+) -> Result<Option<Vec<String>>, tonic::Status> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -77,11 +84,20 @@ mod tests {
     fn round_trip_and_rejections() {
         let f = fingerprint(&["kind = PROVINCE", "name"]);
         let t = encode(&f, vec!["Hà Nội".into(), "p01".into()]);
-        assert_eq!(decode(&f, &t, 2).unwrap(), Some(vec!["Hà Nội".to_string(), "p01".to_string()]));
+        assert_eq!(
+            decode(&f, &t, 2).unwrap(),
+            Some(vec!["Hà Nội".to_string(), "p01".to_string()])
+        );
         assert_eq!(decode(&f, "", 2).unwrap(), None);
-        assert_eq!(decode(&f, "garbage!!", 2).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            decode(&f, "garbage!!", 2).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
         let other = fingerprint(&["kind = COMMUNE", "name"]);
-        assert_eq!(decode(&other, &t, 2).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            decode(&other, &t, 2).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
     }
 
     #[test]

@@ -49,7 +49,11 @@ pub async fn serve_internal(
 
 /// Runs a server future; once `shutdown` fires it gets [`DRAIN_TIMEOUT`] to
 /// finish before it is dropped.
-pub async fn drain_bounded<F>(name: &'static str, server: F, shutdown: Shutdown) -> Result<(), tonic::transport::Error>
+pub async fn drain_bounded<F>(
+    name: &'static str,
+    server: F,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error>
 where
     F: std::future::Future<Output = Result<(), tonic::transport::Error>>,
 {

@@ -34,14 +34,23 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .boxed()
     };
     let provider = otlp_provider(service);
     let otel = provider.as_ref().map(|p| {
         let tracer = p.tracer(service.to_string());
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter())
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(filter())
     });
     let installed = tracing_subscriber::registry()
         .with(fmt.with_filter(filter()))
@@ -52,11 +61,15 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
         opentelemetry::global::set_tracer_provider(p.clone());
         tracing::info!(service, endpoint = %std::env::var(OTLP_ENDPOINT_ENV).unwrap_or_default(), "otlp trace export on");
     }
-    TelemetryGuard { provider: if installed { provider } else { None } }
+    TelemetryGuard {
+        provider: if installed { provider } else { None },
+    }
 }
 
 fn otlp_provider(service: &str) -> Option<SdkTracerProvider> {
-    let endpoint = std::env::var(OTLP_ENDPOINT_ENV).ok().filter(|e| !e.trim().is_empty())?;
+    let endpoint = std::env::var(OTLP_ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.trim().is_empty())?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .build()
@@ -65,7 +78,11 @@ fn otlp_provider(service: &str) -> Option<SdkTracerProvider> {
     Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(Resource::builder().with_service_name(service.to_string()).build())
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(service.to_string())
+                    .build(),
+            )
             .build(),
     )
 }

@@ -40,7 +40,9 @@ pub enum GatewayError {
     #[error("deadline exceeded after {} ms", .0.as_millis())]
     DeadlineExceeded(Duration),
     /// No service behind the gateway has this name.
-    #[error("unknown service for method {0}: the gateway routes p06.gateway, p06.localities, p06.tasks and p06.notifications")]
+    #[error(
+        "unknown service for method {0}: the gateway routes p06.gateway, p06.localities, p06.tasks and p06.notifications"
+    )]
     UnknownService(String),
     /// The service exists but this gateway has no address for it.
     #[error("{service} is not routed by this gateway: {setting} is not configured")]
@@ -51,12 +53,12 @@ pub enum GatewayError {
         setting: &'static str,
     },
     /// The upstream service could not be reached.
-    #[error("upstream {service} unavailable: {source}")]
+    #[error("upstream {service} unavailable: {detail}")]
     Upstream {
         /// The package prefix ("p06.localities").
         service: &'static str,
-        /// The transport failure.
-        source: tonic::transport::Error,
+        /// The transport failure with its causes.
+        detail: String,
     },
     /// The database failed.
     #[error("storage: {0}")]
@@ -76,12 +78,30 @@ pub enum GatewayError {
     /// The server failed.
     #[error("server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A status already built with its details (page tokens, roles).
+    #[error("{}", .0.message())]
+    Status(#[from] Status),
 }
 
 impl GatewayError {
+    /// UNAVAILABLE for `service`, describing `error` and its causes.
+    pub fn upstream(service: &'static str, error: &dyn std::error::Error) -> Self {
+        let mut detail = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        GatewayError::Upstream { service, detail }
+    }
+
     /// INVALID_ARGUMENT on `field`.
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
-        GatewayError::InvalidArgument { field: field.to_string(), description: description.into() }
+        GatewayError::InvalidArgument {
+            field: field.to_string(),
+            description: description.into(),
+        }
     }
 
     /// UNAUTHENTICATED with `message`.
@@ -95,12 +115,20 @@ impl From<GatewayError> for Status {
         let message = error.to_string();
         match error {
             GatewayError::Unauthenticated(_) => Status::unauthenticated(message),
-            GatewayError::InvalidArgument { field, description } => invalid_argument(&field, description),
-            GatewayError::NotFound(_) => Status::not_found(message),
-            GatewayError::RateLimited { key, .. } => {
-                with_reason(Code::ResourceExhausted, "RATE_LIMITED", message, &[("api_key", key.as_str())])
+            GatewayError::InvalidArgument { field, description } => {
+                invalid_argument(&field, description)
             }
-            GatewayError::Overloaded { .. } => with_reason(Code::ResourceExhausted, "OVERLOADED", message, &[]),
+            GatewayError::NotFound(_) => Status::not_found(message),
+            GatewayError::RateLimited { key, .. } => with_reason(
+                Code::ResourceExhausted,
+                "RATE_LIMITED",
+                message,
+                &[("api_key", key.as_str())],
+            ),
+            GatewayError::Overloaded { .. } => {
+                with_reason(Code::ResourceExhausted, "OVERLOADED", message, &[])
+            }
+            GatewayError::Status(status) => status,
             GatewayError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             GatewayError::UnknownService(_) => Status::unimplemented(message),
             GatewayError::NotRouted { service, setting } => with_reason(
@@ -111,7 +139,12 @@ impl From<GatewayError> for Status {
             ),
             GatewayError::Upstream { service, .. } => {
                 tracing::warn!(service, error = %message, "upstream call failed");
-                with_reason(Code::Unavailable, "UPSTREAM_UNAVAILABLE", message, &[("service", service)])
+                with_reason(
+                    Code::Unavailable,
+                    "UPSTREAM_UNAVAILABLE",
+                    message,
+                    &[("service", service)],
+                )
             }
             GatewayError::Storage(_)
             | GatewayError::Database(_)
@@ -134,28 +167,72 @@ impl GatewayError {
 }
 
 #[cfg(test)]
+pub(crate) fn bad_field(status: &Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn codes() {
         let cases = [
-            (GatewayError::unauthenticated("missing bearer token"), Code::Unauthenticated),
-            (GatewayError::invalid("api_key.role", "must be set"), Code::InvalidArgument),
+            (
+                GatewayError::unauthenticated("missing bearer token"),
+                Code::Unauthenticated,
+            ),
+            (
+                GatewayError::invalid("api_key.role", "must be set"),
+                Code::InvalidArgument,
+            ),
             (GatewayError::NotFound("apiKeys/x".into()), Code::NotFound),
-            (GatewayError::RateLimited { key: "apiKeys/x".into(), per_second: 5 }, Code::ResourceExhausted),
-            (GatewayError::Overloaded { limit: 1 }, Code::ResourceExhausted),
-            (GatewayError::DeadlineExceeded(Duration::from_millis(5)), Code::DeadlineExceeded),
-            (GatewayError::UnknownService("/x.Y/Z".into()), Code::Unimplemented),
-            (GatewayError::NotRouted { service: "p06.tasks", setting: "tasks_url" }, Code::Unavailable),
+            (
+                GatewayError::RateLimited {
+                    key: "apiKeys/x".into(),
+                    per_second: 5,
+                },
+                Code::ResourceExhausted,
+            ),
+            (
+                GatewayError::Overloaded { limit: 1 },
+                Code::ResourceExhausted,
+            ),
+            (
+                GatewayError::DeadlineExceeded(Duration::from_millis(5)),
+                Code::DeadlineExceeded,
+            ),
+            (
+                GatewayError::UnknownService("/x.Y/Z".into()),
+                Code::Unimplemented,
+            ),
+            (
+                GatewayError::NotRouted {
+                    service: "p06.tasks",
+                    setting: "tasks_url",
+                },
+                Code::Unavailable,
+            ),
             (GatewayError::Config("x".into()), Code::Internal),
         ];
         for (error, code) in cases {
             assert_eq!(Status::from(error).code(), code);
         }
-        let status = Status::from(GatewayError::RateLimited { key: "apiKeys/ab".into(), per_second: 50 });
-        assert_eq!(status.message(), "rate limit exceeded for apiKeys/ab: 50 requests/s");
-        let status = Status::from(GatewayError::invalid("api_key.unit", "must look like units/<id>"));
-        assert_eq!(p06_kit::errors::violated_field(&status).as_deref(), Some("api_key.unit"));
+        let status = Status::from(GatewayError::RateLimited {
+            key: "apiKeys/ab".into(),
+            per_second: 50,
+        });
+        assert_eq!(
+            status.message(),
+            "rate limit exceeded for apiKeys/ab: 50 requests/s"
+        );
+        let status = Status::from(GatewayError::invalid(
+            "api_key.unit",
+            "must look like units/<id>",
+        ));
+        assert_eq!(bad_field(&status).as_deref(), Some("api_key.unit"));
     }
 }

@@ -1,1 +1,184 @@
-//! placeholder
+//! The p06 gateway: the single public gRPC endpoint. It authenticates
+//! callers by API key, strips caller-set mesh metadata and attaches the
+//! verified identity, routes each call to the service behind it by package
+//! prefix (a generic proxy: no code per method, streaming both ways),
+//! applies timeouts, in-flight and per-key rate limits, serves gRPC health
+//! and reflection for everything behind it, carries W3C trace context, and
+//! serves its own `p06.gateway.v1.Access` API for API keys.
+//!
+//! API key units are checked for shape only, not against the localities
+//! registry, so the gateway runs without the services behind it.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod auth;
+pub mod dispatch;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod limits;
+pub mod proxy;
+pub mod store;
+pub mod token;
+
+pub use error::GatewayError;
+
+use keys::{KeySpec, Keys};
+use p06_kit::{Role, Shutdown, server::drain_bounded, trace_context::TraceLayer};
+use p06_proto::gateway::v1::access_server::AccessServer;
+use store::{KeyStore, Store};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+
+/// The gateway's configuration (see `p06_kit::config` for how it is loaded).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where API keys are kept: `sqlite:PATH` or `postgres://…`.
+    pub database_url: String,
+    /// The shared credential added to every upstream call.
+    pub internal_token: String,
+    /// The localities service ("http://127.0.0.1:50052"); empty = not routed.
+    pub localities_url: String,
+    /// The tasks service; empty = not routed.
+    pub tasks_url: String,
+    /// The notifications service; empty = not routed.
+    pub notifications_url: String,
+    /// Sustained calls per second allowed per API key; 0 = unlimited.
+    pub rate_limit_per_second: u32,
+    /// Calls per API key allowed in a burst.
+    pub rate_limit_burst: u32,
+    /// Longest wait for a response (unary calls, or the response headers of
+    /// streaming ones); a shorter client `grpc-timeout` wins; 0 = none.
+    pub request_timeout_ms: u64,
+    /// Calls in flight at once; more are refused with RESOURCE_EXHAUSTED;
+    /// 0 = unlimited.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite:data/gateway.db".to_string(),
+            internal_token: String::new(),
+            localities_url: String::new(),
+            tasks_url: String::new(),
+            notifications_url: String::new(),
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 1024,
+        }
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown`, then drains in-flight
+/// calls for a bounded time. Opens the key store (running migrations) first.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), GatewayError> {
+    if config.internal_token.is_empty() {
+        tracing::warn!(
+            "internal_token is empty: services behind the gateway cannot tell it from other callers"
+        );
+    }
+    let proxy = proxy::Proxy::new(&config)?;
+    let store = Store::open(&config.database_url).await?;
+    let keys = Keys::new(store.clone());
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let local = local_routes(keys.clone(), health_service)?;
+    let stop_polling = shutdown.child();
+    let poller = health::spawn(reporter, proxy.upstreams().to_vec(), stop_polling.clone()).await;
+    let routed: Vec<&str> = proxy.upstreams().iter().map(|u| u.route.package).collect();
+    let gateway = dispatch::Gateway::new(local, keys, limits::Limits::new(&config), proxy);
+    tracing::info!(addr = ?listener.local_addr().ok(), routed = ?routed, "gateway serving");
+    let server = tonic::transport::Server::builder()
+        .layer(TraceLayer)
+        .serve_with_incoming_shutdown(gateway, TcpListenerStream::new(listener), {
+            let shutdown = shutdown.clone();
+            async move { shutdown.wait().await }
+        });
+    let result = drain_bounded("gateway", server, shutdown).await;
+    stop_polling.trigger();
+    if let Err(error) = poller.await {
+        tracing::warn!(%error, "health poller failed");
+    }
+    store.close().await;
+    result.map_err(GatewayError::from)
+}
+
+/// The services the gateway answers itself: Access, health, reflection
+/// (v1 and v1alpha) over every p06 proto and the health proto.
+fn local_routes(
+    keys: Keys<Store>,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> Result<Routes, GatewayError> {
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(p06_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok(Routes::new(AccessServer::new(access::AccessApi::new(keys)))
+        .add_service(health)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?))
+}
+
+/// Creates an ADMIN key bound to `unit` (e.g. "units/wg06") if no key exists
+/// yet and returns its bearer token, to be printed once; `None` when keys
+/// already exist. Runs migrations.
+pub async fn bootstrap_admin_key(
+    database_url: &str,
+    unit: &str,
+) -> Result<Option<String>, GatewayError> {
+    with_keys(database_url, |keys| async move {
+        if keys.store().count_keys().await? > 0 {
+            return Ok(None);
+        }
+        let created = keys
+            .create(admin_spec(unit, "bootstrap admin"), "", "")
+            .await?;
+        Ok(Some(created.token))
+    })
+    .await
+}
+
+/// Always creates a new ADMIN key (for an operator who lost theirs) and
+/// returns its bearer token. Runs migrations.
+pub async fn create_admin_key(
+    database_url: &str,
+    unit: &str,
+    display_name: &str,
+) -> Result<String, GatewayError> {
+    with_keys(database_url, |keys| async move {
+        Ok(keys
+            .create(admin_spec(unit, display_name), "", "")
+            .await?
+            .token)
+    })
+    .await
+}
+
+fn admin_spec(unit: &str, display_name: &str) -> KeySpec {
+    KeySpec {
+        display_name: display_name.to_string(),
+        unit: unit.to_string(),
+        role: Role::Admin,
+    }
+}
+
+async fn with_keys<T, F, Fut>(database_url: &str, f: F) -> Result<T, GatewayError>
+where
+    F: FnOnce(Keys<Store>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, GatewayError>>,
+{
+    let store = Store::open(database_url).await?;
+    let result = f(Keys::new(store.clone())).await;
+    store.close().await;
+    result
+}

@@ -93,7 +93,9 @@ pub fn is_key_id(id: &str) -> bool {
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The stored name of a create request: a hash of its creator and id.
@@ -170,6 +172,9 @@ mod tests {
         assert_ne!(Secret::unseal(&sealed, "req-2", "k"), Some(secret.clone()));
         assert_ne!(Secret::unseal(&sealed, "req-1", "j"), Some(secret));
         assert_eq!(Secret::unseal("zz", "req-1", "k"), None);
-        assert_ne!(request_hash("apiKeys/a", "r"), request_hash("apiKeys/b", "r"));
+        assert_ne!(
+            request_hash("apiKeys/a", "r"),
+            request_hash("apiKeys/b", "r")
+        );
     }
 }

@@ -13,12 +13,19 @@ use chrono::NaiveDate;
 const MAX_HOPS: usize = 32;
 
 async fn get<S: LocalityStore>(store: &S, id: &str) -> Result<Unit> {
-    store.get_unit(id).await?.ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))
+    store
+        .get_unit(id)
+        .await?
+        .ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))
 }
 
 /// The unit holding `id`'s responsibilities on `date`, and the ids passed
 /// through (starting with `id`).
-pub async fn resolve_successor<S: LocalityStore>(store: &S, id: &str, date: NaiveDate) -> Result<(Unit, Vec<String>)> {
+pub async fn resolve_successor<S: LocalityStore>(
+    store: &S,
+    id: &str,
+    date: NaiveDate,
+) -> Result<(Unit, Vec<String>)> {
     let mut unit = get(store, id).await?;
     let mut path = vec![unit.id.clone()];
     for _ in 0..MAX_HOPS {
@@ -40,18 +47,27 @@ pub async fn resolve_successor<S: LocalityStore>(store: &S, id: &str, date: Naiv
             return Err(LocalitiesError::FailedPrecondition(
                 "name".into(),
                 "NO_SUCCESSOR",
-                format!("units/{} ended on {ended} and has no successor on record", unit.id),
+                format!(
+                    "units/{} ended on {ended} and has no successor on record",
+                    unit.id
+                ),
             ));
         };
         unit = get(store, &next.successor).await?;
         path.push(unit.id.clone());
     }
-    Err(LocalitiesError::Internal(format!("lineage of units/{id} loops")))
+    Err(LocalitiesError::Internal(format!(
+        "lineage of units/{id} loops"
+    )))
 }
 
 /// The supervisors of `id` on `date`, nearest first; a supervisor no longer
 /// in force is replaced by its successor.
-pub async fn escalation_chain<S: LocalityStore>(store: &S, id: &str, date: NaiveDate) -> Result<Vec<Unit>> {
+pub async fn escalation_chain<S: LocalityStore>(
+    store: &S,
+    id: &str,
+    date: NaiveDate,
+) -> Result<Vec<Unit>> {
     let mut unit = get(store, id).await?;
     let mut chain: Vec<Unit> = Vec::new();
     while let Some(supervisor) = unit.supervisor_id.clone() {

@@ -43,9 +43,13 @@ impl From<StoreError> for LocalitiesError {
         match e {
             StoreError::NotFound(id) => Self::NotFound(format!("units/{id}")),
             StoreError::AlreadyExists(id) => Self::AlreadyExists(format!("units/{id}")),
-            StoreError::Conflict { id, current } => Self::Aborted(format!("units/{id}"), format!("\"{current}\"")),
+            StoreError::Conflict { id, current } => {
+                Self::Aborted(format!("units/{id}"), format!("\"{current}\""))
+            }
             StoreError::Invalid(field, message) => Self::invalid(field, message),
-            StoreError::Precondition(field, reason, message) => Self::FailedPrecondition(field.into(), reason, message),
+            StoreError::Precondition(field, reason, message) => {
+                Self::FailedPrecondition(field.into(), reason, message)
+            }
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
     }
@@ -55,19 +59,27 @@ impl From<LocalitiesError> for Status {
     fn from(e: LocalitiesError) -> Self {
         match e {
             LocalitiesError::InvalidArgument(field, message) => invalid_argument(&field, message),
-            LocalitiesError::NotFound(what) => {
-                with_reason(Code::NotFound, "UNIT_NOT_FOUND", format!("{what} not found"), &[("resource", &what)])
-            }
-            LocalitiesError::AlreadyExists(what) => {
-                with_reason(Code::AlreadyExists, "UNIT_EXISTS", format!("{what} already exists"), &[("resource", &what)])
-            }
+            LocalitiesError::NotFound(what) => with_reason(
+                Code::NotFound,
+                "UNIT_NOT_FOUND",
+                format!("{what} not found"),
+                &[("resource", &what)],
+            ),
+            LocalitiesError::AlreadyExists(what) => with_reason(
+                Code::AlreadyExists,
+                "UNIT_EXISTS",
+                format!("{what} already exists"),
+                &[("resource", &what)],
+            ),
             LocalitiesError::Aborted(what, etag) => with_reason(
                 Code::Aborted,
                 "ETAG_MISMATCH",
                 format!("{what} was changed since it was read; current etag is {etag}"),
                 &[("resource", &what), ("etag", &etag)],
             ),
-            LocalitiesError::FailedPrecondition(field, reason, message) => failed_precondition(&field, reason, message),
+            LocalitiesError::FailedPrecondition(field, reason, message) => {
+                failed_precondition(&field, reason, message)
+            }
             LocalitiesError::PermissionDenied(status) => status,
             LocalitiesError::Internal(message) => {
                 tracing::error!(error = %message, "localities storage failure");

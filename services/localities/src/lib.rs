@@ -65,7 +65,11 @@ pub enum ServeError {
 
 /// Opens the store, loads reference data when configured, and serves on
 /// `listener` until `shutdown`.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     serve_with_clock(config, listener, shutdown, Arc::new(p06_kit::SystemClock)).await
 }
 
@@ -110,7 +114,10 @@ pub async fn prepare(config: &Config) -> Result<(), ServeError> {
 }
 
 /// Loads the shipped reference data unless this version is already loaded.
-pub async fn load_reference_data<S: LocalityStore>(store: &S, at: chrono::DateTime<chrono::Utc>) -> Result<(), ServeError> {
+pub async fn load_reference_data<S: LocalityStore>(
+    store: &S,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ServeError> {
     let started = std::time::Instant::now();
     let data = refdata::load().map_err(|e| ServeError::RefData(e.to_string()))?;
     let loaded = store
@@ -118,7 +125,13 @@ pub async fn load_reference_data<S: LocalityStore>(store: &S, at: chrono::DateTi
         .await
         .map_err(|e| ServeError::RefData(e.to_string()))?;
     if loaded {
-        tracing::info!(units = data.units.len(), links = data.lineage.len(), version = refdata::VERSION, elapsed_ms = started.elapsed().as_millis() as u64, "reference data loaded");
+        tracing::info!(
+            units = data.units.len(),
+            links = data.lineage.len(),
+            version = refdata::VERSION,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reference data loaded"
+        );
     }
     Ok(())
 }

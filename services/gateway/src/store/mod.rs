@@ -84,7 +84,10 @@ pub trait KeyStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<CreateRequest>, sqlx::Error>> + Send;
 
     /// The key with `id`.
-    fn get_key(&self, id: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, sqlx::Error>> + Send;
+    fn get_key(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, sqlx::Error>> + Send;
 
     /// Up to `limit` keys ordered by (create time, id), after `after`.
     fn list_keys(
@@ -156,8 +159,12 @@ fn create_parent_dir(url: &str) -> Result<(), GatewayError> {
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| GatewayError::Config(format!("cannot create database directory {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            GatewayError::Config(format!(
+                "cannot create database directory {}: {e}",
+                parent.display()
+            ))
+        })?;
     }
     Ok(())
 }

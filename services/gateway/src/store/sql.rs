@@ -135,7 +135,11 @@ impl KeyStore for Store {
         })
     }
 
-    async fn find_request(&self, request_hash: &str, not_before: i64) -> Result<Option<CreateRequest>, sqlx::Error> {
+    async fn find_request(
+        &self,
+        request_hash: &str,
+        not_before: i64,
+    ) -> Result<Option<CreateRequest>, sqlx::Error> {
         let row: Option<RequestRow> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT request_hash, key_id, fingerprint, sealed_secret, create_time FROM create_requests \
@@ -176,7 +180,11 @@ impl KeyStore for Store {
         rows.into_iter().map(ApiKeyRecord::try_from).collect()
     }
 
-    async fn revoke_key(&self, id: &str, at: i64) -> Result<Option<(ApiKeyRecord, bool)>, sqlx::Error> {
+    async fn revoke_key(
+        &self,
+        id: &str,
+        at: i64,
+    ) -> Result<Option<(ApiKeyRecord, bool)>, sqlx::Error> {
         let changed = on_pool!(self, pool => {
             sqlx::query("UPDATE api_keys SET revoke_time = $2 WHERE id = $1 AND revoke_time IS NULL")
                 .bind(id)

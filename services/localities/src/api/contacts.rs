@@ -14,13 +14,20 @@ fn contacts_unit(name: &str) -> Result<&str> {
     name.strip_prefix("units/")
         .and_then(|rest| rest.strip_suffix("/contacts"))
         .filter(|id| !id.is_empty() && !id.contains('/'))
-        .ok_or_else(|| LocalitiesError::invalid("name", format!("must be like units/p01/contacts, got {name:?}")))
+        .ok_or_else(|| {
+            LocalitiesError::invalid(
+                "name",
+                format!("must be like units/p01/contacts, got {name:?}"),
+            )
+        })
 }
 
 fn may_see_secrets(caller: &Caller, unit: &str) -> bool {
     match caller {
         Caller::Service => true,
-        Caller::User(i) => i.role == Role::Admin || (i.role == Role::Unit && i.unit == format!("units/{unit}")),
+        Caller::User(i) => {
+            i.role == Role::Admin || (i.role == Role::Unit && i.unit == format!("units/{unit}"))
+        }
     }
 }
 
@@ -28,18 +35,38 @@ async fn current<S: LocalityStore>(api: &LocalitiesApi<S>, unit: &str) -> Result
     if api.store.get_unit(unit).await?.is_none() {
         return Err(LocalitiesError::NotFound(format!("units/{unit}")));
     }
-    Ok(api.store.get_contacts(unit).await?.unwrap_or_else(|| Contacts { unit_id: unit.to_string(), ..Default::default() }))
+    Ok(api
+        .store
+        .get_contacts(unit)
+        .await?
+        .unwrap_or_else(|| Contacts {
+            unit_id: unit.to_string(),
+            ..Default::default()
+        }))
 }
 
-pub(super) async fn get<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Caller, name: &str) -> Result<pb::Contacts> {
+pub(super) async fn get<S: LocalityStore>(
+    api: &LocalitiesApi<S>,
+    caller: &Caller,
+    name: &str,
+) -> Result<pb::Contacts> {
     let unit = contacts_unit(name)?;
     let contacts = current(api, unit).await?;
     Ok(contacts_to_pb(contacts, may_see_secrets(caller, unit)))
 }
 
-pub(super) async fn update<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Caller, req: &pb::UpdateContactsRequest) -> Result<pb::Contacts> {
-    let patch = req.contacts.as_ref().ok_or_else(|| LocalitiesError::invalid("contacts", "is required"))?;
-    let unit = contacts_unit(&patch.name).map_err(|_| LocalitiesError::invalid("contacts.name", "must be like units/p01/contacts"))?;
+pub(super) async fn update<S: LocalityStore>(
+    api: &LocalitiesApi<S>,
+    caller: &Caller,
+    req: &pb::UpdateContactsRequest,
+) -> Result<pb::Contacts> {
+    let patch = req
+        .contacts
+        .as_ref()
+        .ok_or_else(|| LocalitiesError::invalid("contacts", "is required"))?;
+    let unit = contacts_unit(&patch.name).map_err(|_| {
+        LocalitiesError::invalid("contacts.name", "must be like units/p01/contacts")
+    })?;
     let own_unit = matches!(caller, Caller::User(i) if i.role == Role::Unit && i.unit == format!("units/{unit}"));
     if !own_unit {
         caller
@@ -53,7 +80,11 @@ pub(super) async fn update<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Ca
     }
     let webhook = patch.webhook.clone().unwrap_or_default();
     let email = patch.email.clone().unwrap_or_default();
-    let mut paths: Vec<String> = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+    let mut paths: Vec<String> = req
+        .update_mask
+        .as_ref()
+        .map(|m| m.paths.clone())
+        .unwrap_or_default();
     if paths.is_empty() {
         paths = vec!["webhook".into(), "email".into()];
     }
@@ -73,10 +104,17 @@ pub(super) async fn update<S: LocalityStore>(api: &LocalitiesApi<S>, caller: &Ca
             }
             "email.addresses" => contacts.email_addresses = email.addresses.clone(),
             "email.enabled" => contacts.email_enabled = email.enabled,
-            other => return Err(LocalitiesError::invalid("update_mask", format!("{other:?} is not a contacts field"))),
+            other => {
+                return Err(LocalitiesError::invalid(
+                    "update_mask",
+                    format!("{other:?} is not a contacts field"),
+                ));
+            }
         }
     }
-    contacts.validate().map_err(|(field, message)| LocalitiesError::invalid(field, message))?;
+    contacts
+        .validate()
+        .map_err(|(field, message)| LocalitiesError::invalid(field, message))?;
     let m = api.mutation(caller, "UpdateContacts", "")?;
     let written = api.store.put_contacts(&contacts, &m).await?;
     tracing::info!(unit, by = %m.actor, "contacts updated");

@@ -13,13 +13,20 @@ use p06_proto::localities::v1 as pb;
 pub fn unit_id<'a>(field: &str, name: &'a str) -> Result<&'a str> {
     match name.strip_prefix("units/") {
         Some(id) if !id.is_empty() && !id.contains('/') => Ok(id),
-        _ => Err(LocalitiesError::invalid(field, format!("must be a unit name like units/p01, got {name:?}"))),
+        _ => Err(LocalitiesError::invalid(
+            field,
+            format!("must be a unit name like units/p01, got {name:?}"),
+        )),
     }
 }
 
 /// An optional unit reference: empty is none.
 pub fn opt_unit_id(field: &str, name: &str) -> Result<Option<String>> {
-    if name.is_empty() { Ok(None) } else { unit_id(field, name).map(|id| Some(id.to_string())) }
+    if name.is_empty() {
+        Ok(None)
+    } else {
+        unit_id(field, name).map(|id| Some(id.to_string()))
+    }
 }
 
 /// "units/{id}".
@@ -28,7 +35,10 @@ pub fn unit_name(id: &str) -> String {
 }
 
 fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Domain kind → proto enum.
@@ -57,8 +67,15 @@ pub fn level_to_pb(l: UnitLevel) -> pb::UnitLevel {
 
 /// Proto kind number → domain kind (unspecified or unknown is an error).
 pub fn kind_from_pb(field: &str, value: i32) -> Result<UnitKind> {
-    let name = pb::UnitKind::try_from(value).map(|k| k.as_str_name()).unwrap_or("");
-    name.parse().map_err(|_| LocalitiesError::invalid(field, format!("must be a unit kind such as UNIT_KIND_PROVINCE, got {value}")))
+    let name = pb::UnitKind::try_from(value)
+        .map(|k| k.as_str_name())
+        .unwrap_or("");
+    name.parse().map_err(|_| {
+        LocalitiesError::invalid(
+            field,
+            format!("must be a unit kind such as UNIT_KIND_PROVINCE, got {value}"),
+        )
+    })
 }
 
 /// Proto level number → domain level; unspecified gives `None`.
@@ -66,10 +83,15 @@ pub fn level_from_pb(field: &str, value: i32) -> Result<Option<UnitLevel>> {
     if value == 0 {
         return Ok(None);
     }
-    let name = pb::UnitLevel::try_from(value).map(|k| k.as_str_name()).unwrap_or("");
-    name.parse()
-        .map(Some)
-        .map_err(|_| LocalitiesError::invalid(field, format!("must be a unit level such as UNIT_LEVEL_PROVINCIAL, got {value}")))
+    let name = pb::UnitLevel::try_from(value)
+        .map(|k| k.as_str_name())
+        .unwrap_or("");
+    name.parse().map(Some).map_err(|_| {
+        LocalitiesError::invalid(
+            field,
+            format!("must be a unit level such as UNIT_LEVEL_PROVINCIAL, got {value}"),
+        )
+    })
 }
 
 /// Domain unit → proto.
@@ -84,7 +106,11 @@ pub fn unit_to_pb(u: Unit) -> pb::Unit {
         english_name: u.name_en,
         category: u.category,
         parent: u.parent_id.as_deref().map(unit_name).unwrap_or_default(),
-        supervisor: u.supervisor_id.as_deref().map(unit_name).unwrap_or_default(),
+        supervisor: u
+            .supervisor_id
+            .as_deref()
+            .map(unit_name)
+            .unwrap_or_default(),
         valid_from: dates::format_opt(u.valid_from),
         valid_until: dates::format_opt(u.valid_until),
         predecessors: u.predecessors.iter().map(|p| unit_name(p)).collect(),
@@ -101,16 +127,20 @@ pub fn new_unit(prefix: &str, u: &pb::Unit, id: &str) -> Result<NewUnit> {
     let kind = kind_from_pb(&f("kind"), u.kind)?;
     let level = match level_from_pb(&f("level"), u.level)? {
         Some(l) => l,
-        None => kind
-            .natural_level()
-            .ok_or_else(|| LocalitiesError::invalid(f("level"), format!("is required for kind {kind}")))?,
+        None => kind.natural_level().ok_or_else(|| {
+            LocalitiesError::invalid(f("level"), format!("is required for kind {kind}"))
+        })?,
     };
     let valid_from = dates::parse_opt(&f("valid_from"), &u.valid_from).map_err(status_field)?;
     let valid_until = dates::parse_opt(&f("valid_until"), &u.valid_until).map_err(status_field)?;
     if u.code.trim().is_empty() {
         return Err(LocalitiesError::invalid(f("code"), "must not be empty"));
     }
-    let id = if id.is_empty() { derive_id(kind, &u.code, valid_from) } else { id.to_string() };
+    let id = if id.is_empty() {
+        derive_id(kind, &u.code, valid_from)
+    } else {
+        id.to_string()
+    };
     let unit = NewUnit {
         id,
         code: u.code.trim().to_string(),
@@ -125,7 +155,11 @@ pub fn new_unit(prefix: &str, u: &pb::Unit, id: &str) -> Result<NewUnit> {
         valid_until,
     };
     unit.validate().map_err(|(field, message)| {
-        let field = if field == "unit_id" { field.to_string() } else { field.replacen("unit", prefix, 1) };
+        let field = if field == "unit_id" {
+            field.to_string()
+        } else {
+            field.replacen("unit", prefix, 1)
+        };
         LocalitiesError::invalid(field, message)
     })?;
     Ok(unit)
@@ -148,8 +182,15 @@ pub fn contacts_to_pb(c: Contacts, show_secrets: bool) -> pb::Contacts {
         webhook: Some(pb::WebhookEndpoint {
             url: c.webhook_url,
             enabled: c.webhook_enabled,
-            secrets: if show_secrets { c.webhook_secrets } else { Vec::new() },
+            secrets: if show_secrets {
+                c.webhook_secrets
+            } else {
+                Vec::new()
+            },
         }),
-        email: Some(pb::EmailEndpoint { addresses: c.email_addresses, enabled: c.email_enabled }),
+        email: Some(pb::EmailEndpoint {
+            addresses: c.email_addresses,
+            enabled: c.email_enabled,
+        }),
     }
 }

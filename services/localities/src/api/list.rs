@@ -6,7 +6,11 @@ use crate::{
     error::{LocalitiesError, Result},
     store::{UnitOrder, UnitQuery},
 };
-use p06_kit::{dates, filter, filter::{Op, SqlValue}, page};
+use p06_kit::{
+    dates, filter,
+    filter::{Op, SqlValue},
+    page,
+};
 use p06_proto::localities::v1 as pb;
 use tonic::Status;
 
@@ -17,7 +21,10 @@ fn column(field: &str, op: Op, value: &str) -> Result<(String, SqlValue), Status
         if matches!(op, Op::Eq | Op::Ne | Op::Has) {
             Ok(())
         } else {
-            Err(p06_kit::errors::invalid_argument("filter", format!("{name} supports only = and !=")))
+            Err(p06_kit::errors::invalid_argument(
+                "filter",
+                format!("{name} supports only = and !="),
+            ))
         }
     };
     let bad = |e: String| p06_kit::errors::invalid_argument("filter", format!("{field}: {e}"));
@@ -35,7 +42,11 @@ fn column(field: &str, op: Op, value: &str) -> Result<(String, SqlValue), Status
         "code" | "category" => Ok((field.into(), SqlValue::Text(value.into()))),
         "parent" | "supervisor" => {
             equality_only(field)?;
-            let id = if value.starts_with("units/") { unit_id("filter", value).map_err(Status::from)? } else { value };
+            let id = if value.starts_with("units/") {
+                unit_id("filter", value).map_err(Status::from)?
+            } else {
+                value
+            };
             Ok((format!("{field}_id"), SqlValue::Text(id.into())))
         }
         other => Err(p06_kit::errors::invalid_argument(
@@ -51,16 +62,29 @@ fn order(order_by: &str) -> Result<(UnitOrder, bool)> {
     let descending = match words.next() {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(other) => return Err(LocalitiesError::invalid("order_by", format!("expected asc or desc, got {other:?}"))),
+        Some(other) => {
+            return Err(LocalitiesError::invalid(
+                "order_by",
+                format!("expected asc or desc, got {other:?}"),
+            ));
+        }
     };
     if words.next().is_some() || order_by.contains(',') {
-        return Err(LocalitiesError::invalid("order_by", "order by one field: code, display_name or name"));
+        return Err(LocalitiesError::invalid(
+            "order_by",
+            "order by one field: code, display_name or name",
+        ));
     }
     let order = match field {
         "code" => UnitOrder::Code,
         "display_name" => UnitOrder::DisplayName,
         "name" => UnitOrder::Name,
-        other => return Err(LocalitiesError::invalid("order_by", format!("unknown field {other:?}; use code, display_name or name"))),
+        other => {
+            return Err(LocalitiesError::invalid(
+                "order_by",
+                format!("unknown field {other:?}; use code, display_name or name"),
+            ));
+        }
     };
     Ok((order, descending))
 }
@@ -78,7 +102,18 @@ pub fn query(req: &pb::ListUnitsRequest) -> Result<(UnitQuery, String), Status> 
         let id = k.pop().unwrap_or_default();
         (k.pop().unwrap_or_default(), id)
     });
-    Ok((UnitQuery { filter: condition, active_on, search, order, descending, after, limit }, fingerprint))
+    Ok((
+        UnitQuery {
+            filter: condition,
+            active_on,
+            search,
+            order,
+            descending,
+            after,
+            limit,
+        },
+        fingerprint,
+    ))
 }
 
 /// The sort value of a unit for `order`.

@@ -31,11 +31,15 @@ impl<S> LocalitiesApi<S> {
 
 /// Who made a change, for the audit log.
 fn actor(caller: &Caller) -> String {
-    caller.identity().map_or_else(|| "service".to_string(), |i| i.key.clone())
+    caller
+        .identity()
+        .map_or_else(|| "service".to_string(), |i| i.key.clone())
 }
 
 fn admin_only(caller: &Caller, action: &str) -> Result<()> {
-    caller.require(&[Role::Admin], action).map_err(LocalitiesError::PermissionDenied)
+    caller
+        .require(&[Role::Admin], action)
+        .map_err(LocalitiesError::PermissionDenied)
 }
 
 impl<S: LocalityStore> LocalitiesApi<S> {
@@ -43,9 +47,17 @@ impl<S: LocalityStore> LocalitiesApi<S> {
         Ok(dates::parse_opt(field, value)?.unwrap_or_else(|| self.clock.today()))
     }
 
-    fn mutation(&self, caller: &Caller, method: &'static str, request_id: &str) -> Result<Mutation> {
+    fn mutation(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request_id: &str,
+    ) -> Result<Mutation> {
         if request_id.len() > 128 {
-            return Err(LocalitiesError::invalid("request_id", "must be at most 128 characters"));
+            return Err(LocalitiesError::invalid(
+                "request_id",
+                "must be at most 128 characters",
+            ));
         }
         Ok(Mutation {
             actor: actor(caller),
@@ -56,85 +68,155 @@ impl<S: LocalityStore> LocalitiesApi<S> {
     }
 
     async fn unit(&self, id: &str) -> Result<pb::Unit> {
-        let unit = self.store.get_unit(id).await?.ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))?;
+        let unit = self
+            .store
+            .get_unit(id)
+            .await?
+            .ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))?;
         Ok(unit_to_pb(unit))
     }
 
-    async fn merge_response(&self, successor: &str, sources: &[&str]) -> Result<pb::MergeUnitsResponse> {
+    async fn merge_response(
+        &self,
+        successor: &str,
+        sources: &[&str],
+    ) -> Result<pb::MergeUnitsResponse> {
         let mut ended = Vec::new();
         for s in sources {
             ended.push(self.unit(s).await?);
         }
-        Ok(pb::MergeUnitsResponse { successor: Some(self.unit(successor).await?), ended })
+        Ok(pb::MergeUnitsResponse {
+            successor: Some(self.unit(successor).await?),
+            ended,
+        })
     }
 }
 
 #[tonic::async_trait]
 impl<S: LocalityStore> Localities for LocalitiesApi<S> {
-    async fn get_unit(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+    async fn get_unit(
+        &self,
+        request: Request<pb::GetUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
         Caller::of(&request)?;
         let id = unit_id("name", &request.get_ref().name)?;
         Ok(Response::new(self.unit(id).await?))
     }
 
-    async fn list_units(&self, request: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+    async fn list_units(
+        &self,
+        request: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         Caller::of(&request)?;
         let (query, fingerprint) = list::query(request.get_ref())?;
-        let page = self.store.list_units(&query).await.map_err(LocalitiesError::from)?;
+        let page = self
+            .store
+            .list_units(&query)
+            .await
+            .map_err(LocalitiesError::from)?;
         let units: Vec<pb::Unit> = page.units.into_iter().map(unit_to_pb).collect();
         let next_page_token = match units.last() {
             Some(last) if page.more => p06_kit::page::encode(
                 &fingerprint,
-                vec![list::sort_value(query.order, last), last.name.trim_start_matches("units/").to_string()],
+                vec![
+                    list::sort_value(query.order, last),
+                    last.name.trim_start_matches("units/").to_string(),
+                ],
             ),
             _ => String::new(),
         };
-        Ok(Response::new(pb::ListUnitsResponse { units, next_page_token, total_size: page.total as i32 }))
+        Ok(Response::new(pb::ListUnitsResponse {
+            units,
+            next_page_token,
+            total_size: page.total as i32,
+        }))
     }
 
-    async fn lookup_unit(&self, request: Request<pb::LookupUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+    async fn lookup_unit(
+        &self,
+        request: Request<pb::LookupUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
         Caller::of(&request)?;
         let req = request.get_ref();
         if req.code.trim().is_empty() {
             return Err(LocalitiesError::invalid("code", "must not be empty").into());
         }
-        let level = convert::level_from_pb("level", req.level)?
-            .ok_or_else(|| LocalitiesError::invalid("level", "is required: codes repeat across levels"))?;
+        let level = convert::level_from_pb("level", req.level)?.ok_or_else(|| {
+            LocalitiesError::invalid("level", "is required: codes repeat across levels")
+        })?;
         let date = self.date_or_today("date", &req.date)?;
-        let unit = self.store.lookup(req.code.trim(), level, date).await.map_err(LocalitiesError::from)?;
-        let unit = unit.ok_or_else(|| LocalitiesError::NotFound(format!("unit with code {:?} at level {level} on {date}", req.code)))?;
+        let unit = self
+            .store
+            .lookup(req.code.trim(), level, date)
+            .await
+            .map_err(LocalitiesError::from)?;
+        let unit = unit.ok_or_else(|| {
+            LocalitiesError::NotFound(format!(
+                "unit with code {:?} at level {level} on {date}",
+                req.code
+            ))
+        })?;
         Ok(Response::new(unit_to_pb(unit)))
     }
 
-    async fn create_unit(&self, request: Request<pb::CreateUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+    async fn create_unit(
+        &self,
+        request: Request<pb::CreateUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
         let caller = Caller::of(&request)?;
         admin_only(caller, "CreateUnit")?;
         let req = request.get_ref();
         let m = self.mutation(caller, "CreateUnit", &req.request_id)?;
         if let Some(rid) = &m.request_id
-            && let Some(id) = self.store.recall(m.method, rid).await.map_err(LocalitiesError::from)?
+            && let Some(id) = self
+                .store
+                .recall(m.method, rid)
+                .await
+                .map_err(LocalitiesError::from)?
         {
             return Ok(Response::new(self.unit(&id).await?));
         }
-        let proto = req.unit.as_ref().ok_or_else(|| LocalitiesError::invalid("unit", "is required"))?;
+        let proto = req
+            .unit
+            .as_ref()
+            .ok_or_else(|| LocalitiesError::invalid("unit", "is required"))?;
         let unit = new_unit("unit", proto, &req.unit_id)?;
-        let created = self.store.create_unit(&unit, &m).await.map_err(LocalitiesError::from)?;
+        let created = self
+            .store
+            .create_unit(&unit, &m)
+            .await
+            .map_err(LocalitiesError::from)?;
         tracing::info!(unit = %created.id, by = %m.actor, "unit created");
         Ok(Response::new(unit_to_pb(created)))
     }
 
-    async fn update_unit(&self, request: Request<pb::UpdateUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+    async fn update_unit(
+        &self,
+        request: Request<pb::UpdateUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
         let caller = Caller::of(&request)?;
         admin_only(caller, "UpdateUnit")?;
         let req = request.get_ref();
         let m = self.mutation(caller, "UpdateUnit", "")?;
-        let patch = req.unit.as_ref().ok_or_else(|| LocalitiesError::invalid("unit", "is required"))?;
+        let patch = req
+            .unit
+            .as_ref()
+            .ok_or_else(|| LocalitiesError::invalid("unit", "is required"))?;
         let id = unit_id("unit.name", &patch.name)?;
-        let mut unit = self.store.get_unit(id).await.map_err(LocalitiesError::from)?.ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))?;
+        let mut unit = self
+            .store
+            .get_unit(id)
+            .await
+            .map_err(LocalitiesError::from)?
+            .ok_or_else(|| LocalitiesError::NotFound(format!("units/{id}")))?;
         if !patch.etag.is_empty() && patch.etag != unit.etag() {
             return Err(LocalitiesError::Aborted(format!("units/{id}"), unit.etag()).into());
         }
-        let paths: Vec<String> = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        let paths: Vec<String> = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.clone())
+            .unwrap_or_default();
         if paths.is_empty() {
             return Err(LocalitiesError::invalid("update_mask", "name the fields to change (display_name, english_name, category, parent, supervisor, valid_until)").into());
         }
@@ -144,9 +226,19 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
                 "english_name" => unit.name_en = patch.english_name.trim().to_string(),
                 "category" => unit.category = patch.category.trim().to_string(),
                 "parent" => unit.parent_id = convert::opt_unit_id("unit.parent", &patch.parent)?,
-                "supervisor" => unit.supervisor_id = convert::opt_unit_id("unit.supervisor", &patch.supervisor)?,
-                "valid_until" => unit.valid_until = dates::parse_opt("unit.valid_until", &patch.valid_until)?,
-                other => return Err(LocalitiesError::invalid("update_mask", format!("{other:?} cannot be updated")).into()),
+                "supervisor" => {
+                    unit.supervisor_id = convert::opt_unit_id("unit.supervisor", &patch.supervisor)?
+                }
+                "valid_until" => {
+                    unit.valid_until = dates::parse_opt("unit.valid_until", &patch.valid_until)?
+                }
+                other => {
+                    return Err(LocalitiesError::invalid(
+                        "update_mask",
+                        format!("{other:?} cannot be updated"),
+                    )
+                    .into());
+                }
             }
         }
         if unit.name_vi.is_empty() {
@@ -155,40 +247,74 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         if let (Some(from), Some(until)) = (unit.valid_from, unit.valid_until)
             && until < from
         {
-            return Err(LocalitiesError::invalid("unit.valid_until", format!("{until} is before valid_from {from}")).into());
+            return Err(LocalitiesError::invalid(
+                "unit.valid_until",
+                format!("{until} is before valid_from {from}"),
+            )
+            .into());
         }
-        for (field, reference) in [("unit.parent", &unit.parent_id), ("unit.supervisor", &unit.supervisor_id)] {
+        for (field, reference) in [
+            ("unit.parent", &unit.parent_id),
+            ("unit.supervisor", &unit.supervisor_id),
+        ] {
             if let Some(r) = reference
-                && (r == &unit.id || self.store.get_unit(r).await.map_err(LocalitiesError::from)?.is_none())
+                && (r == &unit.id
+                    || self
+                        .store
+                        .get_unit(r)
+                        .await
+                        .map_err(LocalitiesError::from)?
+                        .is_none())
             {
-                return Err(LocalitiesError::invalid(field, format!("units/{r} is not a valid reference")).into());
+                return Err(LocalitiesError::invalid(
+                    field,
+                    format!("units/{r} is not a valid reference"),
+                )
+                .into());
             }
         }
         let version = unit.version;
-        let updated = self.store.update_unit(&unit, version, &m).await.map_err(LocalitiesError::from)?;
+        let updated = self
+            .store
+            .update_unit(&unit, version, &m)
+            .await
+            .map_err(LocalitiesError::from)?;
         Ok(Response::new(unit_to_pb(updated)))
     }
 
-    async fn merge_units(&self, request: Request<pb::MergeUnitsRequest>) -> Result<Response<pb::MergeUnitsResponse>, Status> {
+    async fn merge_units(
+        &self,
+        request: Request<pb::MergeUnitsRequest>,
+    ) -> Result<Response<pb::MergeUnitsResponse>, Status> {
         let caller = Caller::of(&request)?;
         admin_only(caller, "MergeUnits")?;
         let req = request.get_ref();
         let m = self.mutation(caller, "MergeUnits", &req.request_id)?;
         if let Some(rid) = &m.request_id
-            && let Some(result) = self.store.recall(m.method, rid).await.map_err(LocalitiesError::from)?
+            && let Some(result) = self
+                .store
+                .recall(m.method, rid)
+                .await
+                .map_err(LocalitiesError::from)?
         {
             let (successor, sources) = result.split_once("<-").unwrap_or((&result, ""));
             let sources: Vec<&str> = sources.split(',').filter(|s| !s.is_empty()).collect();
-            return Ok(Response::new(self.merge_response(successor, &sources).await?));
+            return Ok(Response::new(
+                self.merge_response(successor, &sources).await?,
+            ));
         }
         if req.sources.is_empty() {
-            return Err(LocalitiesError::invalid("sources", "name at least one unit to merge").into());
+            return Err(
+                LocalitiesError::invalid("sources", "name at least one unit to merge").into(),
+            );
         }
         let mut sources = Vec::new();
         for s in &req.sources {
             let id = unit_id("sources", s)?.to_string();
             if sources.contains(&id) {
-                return Err(LocalitiesError::invalid("sources", format!("{s} is listed twice")).into());
+                return Err(
+                    LocalitiesError::invalid("sources", format!("{s} is listed twice")).into(),
+                );
             }
             sources.push(id);
         }
@@ -198,20 +324,39 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
             (true, Some(new)) => {
                 let mut unit = new_unit("new_successor", new, &req.new_successor_id)?;
                 if unit.valid_from.is_some_and(|f| f != effective) {
-                    return Err(LocalitiesError::invalid("new_successor.valid_from", "must be empty or equal to effective_date").into());
+                    return Err(LocalitiesError::invalid(
+                        "new_successor.valid_from",
+                        "must be empty or equal to effective_date",
+                    )
+                    .into());
                 }
                 if unit.valid_from.is_none() {
                     unit.valid_from = Some(effective);
                     if req.new_successor_id.is_empty() {
-                        unit.id = crate::domain::unit::derive_id(unit.kind, &unit.code, unit.valid_from);
+                        unit.id =
+                            crate::domain::unit::derive_id(unit.kind, &unit.code, unit.valid_from);
                     }
                 }
                 Successor::New(unit)
             }
-            _ => return Err(LocalitiesError::invalid("successor", "give exactly one of successor and new_successor").into()),
+            _ => {
+                return Err(LocalitiesError::invalid(
+                    "successor",
+                    "give exactly one of successor and new_successor",
+                )
+                .into());
+            }
         };
-        let merge = Merge { sources, successor, effective };
-        let outcome = self.store.merge_units(&merge, &m).await.map_err(LocalitiesError::from)?;
+        let merge = Merge {
+            sources,
+            successor,
+            effective,
+        };
+        let outcome = self
+            .store
+            .merge_units(&merge, &m)
+            .await
+            .map_err(LocalitiesError::from)?;
         tracing::info!(successor = %outcome.successor.id, sources = ?merge.sources, %effective, by = %m.actor, "units merged");
         Ok(Response::new(pb::MergeUnitsResponse {
             successor: Some(unit_to_pb(outcome.successor)),
@@ -219,7 +364,10 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         }))
     }
 
-    async fn resolve_successor(&self, request: Request<pb::ResolveSuccessorRequest>) -> Result<Response<pb::ResolveSuccessorResponse>, Status> {
+    async fn resolve_successor(
+        &self,
+        request: Request<pb::ResolveSuccessorRequest>,
+    ) -> Result<Response<pb::ResolveSuccessorResponse>, Status> {
         Caller::of(&request)?;
         let req = request.get_ref();
         let id = unit_id("name", &req.name)?;
@@ -231,22 +379,37 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         }))
     }
 
-    async fn get_escalation_chain(&self, request: Request<pb::GetEscalationChainRequest>) -> Result<Response<pb::GetEscalationChainResponse>, Status> {
+    async fn get_escalation_chain(
+        &self,
+        request: Request<pb::GetEscalationChainRequest>,
+    ) -> Result<Response<pb::GetEscalationChainResponse>, Status> {
         Caller::of(&request)?;
         let req = request.get_ref();
         let id = unit_id("name", &req.name)?;
         let date = self.date_or_today("date", &req.date)?;
         let chain = app::escalation_chain(self.store.as_ref(), id, date).await?;
-        Ok(Response::new(pb::GetEscalationChainResponse { chain: chain.into_iter().map(unit_to_pb).collect() }))
+        Ok(Response::new(pb::GetEscalationChainResponse {
+            chain: chain.into_iter().map(unit_to_pb).collect(),
+        }))
     }
 
-    async fn get_contacts(&self, request: Request<pb::GetContactsRequest>) -> Result<Response<pb::Contacts>, Status> {
+    async fn get_contacts(
+        &self,
+        request: Request<pb::GetContactsRequest>,
+    ) -> Result<Response<pb::Contacts>, Status> {
         let caller = Caller::of(&request)?.clone();
-        Ok(Response::new(contacts::get(self, &caller, &request.get_ref().name).await?))
+        Ok(Response::new(
+            contacts::get(self, &caller, &request.get_ref().name).await?,
+        ))
     }
 
-    async fn update_contacts(&self, request: Request<pb::UpdateContactsRequest>) -> Result<Response<pb::Contacts>, Status> {
+    async fn update_contacts(
+        &self,
+        request: Request<pb::UpdateContactsRequest>,
+    ) -> Result<Response<pb::Contacts>, Status> {
         let caller = Caller::of(&request)?.clone();
-        Ok(Response::new(contacts::update(self, &caller, request.get_ref()).await?))
+        Ok(Response::new(
+            contacts::update(self, &caller, request.get_ref()).await?,
+        ))
     }
 }

@@ -34,35 +34,63 @@ impl Contacts {
             let rest = url
                 .strip_prefix("https://")
                 .or_else(|| url.strip_prefix("http://"))
-                .ok_or(("contacts.webhook.url", format!("must be an http or https URL, got {url:?}")))?;
+                .ok_or((
+                    "contacts.webhook.url",
+                    format!("must be an http or https URL, got {url:?}"),
+                ))?;
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
             if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
-                return Err(("contacts.webhook.url", format!("has no valid host: {url:?}")));
+                return Err((
+                    "contacts.webhook.url",
+                    format!("has no valid host: {url:?}"),
+                ));
             }
         }
         if self.webhook_enabled && url.is_empty() {
-            return Err(("contacts.webhook.url", "is required when the webhook is enabled".into()));
+            return Err((
+                "contacts.webhook.url",
+                "is required when the webhook is enabled".into(),
+            ));
         }
         if self.webhook_secrets.len() > 2 {
-            return Err(("contacts.webhook.secrets", "at most two secrets (current and previous)".into()));
+            return Err((
+                "contacts.webhook.secrets",
+                "at most two secrets (current and previous)".into(),
+            ));
         }
         for s in &self.webhook_secrets {
             let body = s.strip_prefix("whsec_").unwrap_or("");
-            if body.len() < 16 || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
-                return Err(("contacts.webhook.secrets", "each secret must be whsec_ followed by base64 (at least 16 characters)".into()));
+            if body.len() < 16
+                || !body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+            {
+                return Err((
+                    "contacts.webhook.secrets",
+                    "each secret must be whsec_ followed by base64 (at least 16 characters)".into(),
+                ));
             }
         }
         if self.webhook_enabled && self.webhook_secrets.is_empty() {
-            return Err(("contacts.webhook.secrets", "an enabled webhook needs a signing secret".into()));
+            return Err((
+                "contacts.webhook.secrets",
+                "an enabled webhook needs a signing secret".into(),
+            ));
         }
         for a in &self.email_addresses {
             let (local, domain) = a.split_once('@').unwrap_or(("", ""));
             if local.is_empty() || !domain.contains('.') || a.contains(char::is_whitespace) {
-                return Err(("contacts.email.addresses", format!("{a:?} is not an e-mail address")));
+                return Err((
+                    "contacts.email.addresses",
+                    format!("{a:?} is not an e-mail address"),
+                ));
             }
         }
         if self.email_enabled && self.email_addresses.is_empty() {
-            return Err(("contacts.email.addresses", "required when e-mail is enabled".into()));
+            return Err((
+                "contacts.email.addresses",
+                "required when e-mail is enabled".into(),
+            ));
         }
         Ok(())
     }
@@ -83,11 +111,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ok.validate(), Ok(()));
-        let bad_url = Contacts { webhook_url: "ftp://x".into(), ..ok.clone() };
+        let bad_url = Contacts {
+            webhook_url: "ftp://x".into(),
+            ..ok.clone()
+        };
         assert_eq!(bad_url.validate().unwrap_err().0, "contacts.webhook.url");
-        let bad_secret = Contacts { webhook_secrets: vec!["nope".into()], ..ok.clone() };
-        assert_eq!(bad_secret.validate().unwrap_err().0, "contacts.webhook.secrets");
-        let bad_mail = Contacts { email_addresses: vec!["x".into()], ..ok };
-        assert_eq!(bad_mail.validate().unwrap_err().0, "contacts.email.addresses");
+        let bad_secret = Contacts {
+            webhook_secrets: vec!["nope".into()],
+            ..ok.clone()
+        };
+        assert_eq!(
+            bad_secret.validate().unwrap_err().0,
+            "contacts.webhook.secrets"
+        );
+        let bad_mail = Contacts {
+            email_addresses: vec!["x".into()],
+            ..ok
+        };
+        assert_eq!(
+            bad_mail.validate().unwrap_err().0,
+            "contacts.email.addresses"
+        );
     }
 }

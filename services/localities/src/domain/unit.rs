@@ -100,7 +100,9 @@ impl UnitKind {
     /// The level a unit of this kind belongs to, where it is fixed.
     pub fn natural_level(self) -> Option<UnitLevel> {
         match self {
-            UnitKind::Ministry | UnitKind::MinisterialAgency | UnitKind::GovernmentAgency => Some(UnitLevel::Central),
+            UnitKind::Ministry | UnitKind::MinisterialAgency | UnitKind::GovernmentAgency => {
+                Some(UnitLevel::Central)
+            }
             UnitKind::Province | UnitKind::CentrallyRunCity => Some(UnitLevel::Provincial),
             UnitKind::District => Some(UnitLevel::District),
             UnitKind::Commune => Some(UnitLevel::Communal),
@@ -114,7 +116,10 @@ impl UnitKind {
 /// (`p15` for Yên Bái, `p15-2025` for Lào Cai, which took code 15 on
 /// 2025-07-01).
 pub fn derive_id(kind: UnitKind, code: &str, valid_from: Option<NaiveDate>) -> String {
-    let code = code.trim().to_ascii_lowercase().replace([' ', '_', '/'], "-");
+    let code = code
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '_', '/'], "-");
     match valid_from {
         Some(d) => format!("{}{}-{}", kind.id_prefix(), code, d.year()),
         None => format!("{}{}", kind.id_prefix(), code),
@@ -126,7 +131,9 @@ pub fn derive_id(kind: UnitKind, code: &str, valid_from: Option<NaiveDate>) -> S
 pub fn valid_id(id: &str) -> bool {
     (1..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.ends_with('-')
 }
 
@@ -211,7 +218,13 @@ impl NewUnit {
     /// one (paths as in the API: `unit.code`, …).
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !valid_id(&self.id) {
-            return Err(("unit_id", format!("{:?} must be 1-63 lowercase letters, digits or hyphens, starting with a letter", self.id)));
+            return Err((
+                "unit_id",
+                format!(
+                    "{:?} must be 1-63 lowercase letters, digits or hyphens, starting with a letter",
+                    self.id
+                ),
+            ));
         }
         if self.code.trim().is_empty() {
             return Err(("unit.code", "must not be empty".into()));
@@ -228,12 +241,18 @@ impl NewUnit {
         if let Some(level) = self.kind.natural_level()
             && level != self.level
         {
-            return Err(("unit.level", format!("a {} unit is at level {}", self.kind, level)));
+            return Err((
+                "unit.level",
+                format!("a {} unit is at level {}", self.kind, level),
+            ));
         }
         if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
             && until < from
         {
-            return Err(("unit.valid_until", format!("{until} is before valid_from {from}")));
+            return Err((
+                "unit.valid_until",
+                format!("{until} is before valid_from {from}"),
+            ));
         }
         Ok(())
     }
@@ -261,10 +280,24 @@ mod tests {
     #[test]
     fn kinds_parse_in_all_spellings() {
         assert_eq!("province".parse::<UnitKind>(), Ok(UnitKind::Province));
-        assert_eq!("UNIT_KIND_CENTRALLY_RUN_CITY".parse::<UnitKind>(), Ok(UnitKind::CentrallyRunCity));
-        assert_eq!("centrally-run-city".parse::<UnitKind>(), Ok(UnitKind::CentrallyRunCity));
-        assert!("village".parse::<UnitKind>().unwrap_err().contains("expected one of"));
-        assert_eq!("UNIT_LEVEL_COMMUNAL".parse::<UnitLevel>(), Ok(UnitLevel::Communal));
+        assert_eq!(
+            "UNIT_KIND_CENTRALLY_RUN_CITY".parse::<UnitKind>(),
+            Ok(UnitKind::CentrallyRunCity)
+        );
+        assert_eq!(
+            "centrally-run-city".parse::<UnitKind>(),
+            Ok(UnitKind::CentrallyRunCity)
+        );
+        assert!(
+            "village"
+                .parse::<UnitKind>()
+                .unwrap_err()
+                .contains("expected one of")
+        );
+        assert_eq!(
+            "UNIT_LEVEL_COMMUNAL".parse::<UnitLevel>(),
+            Ok(UnitLevel::Communal)
+        );
     }
 
     #[test]

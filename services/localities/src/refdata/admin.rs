@@ -2,7 +2,9 @@
 //! one Project 06 working group per provincial unit, the former districts,
 //! and the former and current communes with their lineage.
 
-use super::{ReferenceData, RefDataError, WORKING_GROUP_ID, admin_reform_end, admin_reform_start, err, rows};
+use super::{
+    RefDataError, ReferenceData, WORKING_GROUP_ID, admin_reform_end, admin_reform_start, err, rows,
+};
 use crate::domain::{Lineage, NewUnit, UnitKind, UnitLevel, unit::derive_id};
 use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
@@ -23,7 +25,11 @@ fn field(r: &csv::StringRecord, i: usize) -> String {
 fn provincial(name: &str) -> (UnitKind, &'static str, &str) {
     match name.strip_prefix("Thành phố ") {
         Some(bare) => (UnitKind::CentrallyRunCity, "Thành phố", bare),
-        None => (UnitKind::Province, "Tỉnh", name.strip_prefix("Tỉnh ").unwrap_or(name)),
+        None => (
+            UnitKind::Province,
+            "Tỉnh",
+            name.strip_prefix("Tỉnh ").unwrap_or(name),
+        ),
     }
 }
 
@@ -40,19 +46,29 @@ pub(super) fn load(data: &mut ReferenceData) -> Result<(), RefDataError> {
     districts_and_communes(data, &old_ids, &new_ids)
 }
 
+/// Unit ids by code.
+type IdsByCode = HashMap<String, String>;
+
 /// Loads provincial units and their working groups; returns the ids of the
 /// old (pre-2025-07-01) and new units by code.
-fn provinces(data: &mut ReferenceData) -> Result<(HashMap<String, String>, HashMap<String, String>), RefDataError> {
+fn provinces(data: &mut ReferenceData) -> Result<(IdsByCode, IdsByCode), RefDataError> {
     let merge = rows("province_merge_63_to_34.csv", PROVINCE_MERGE)?;
     let mut groups: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for r in &merge {
-        groups.entry(field(r, 0)).or_default().push((field(r, 2), field(r, 3)));
+        groups
+            .entry(field(r, 0))
+            .or_default()
+            .push((field(r, 2), field(r, 3)));
     }
     let new_rows = rows("provinces_34_2025-07-01.csv", PROVINCES_34)?;
     // A new unit formed from one old unit of the same code and name continues it.
     let continuing: HashSet<String> = new_rows
         .iter()
-        .filter(|r| groups.get(&field(r, 0)).is_some_and(|g| g.len() == 1 && g[0] == (field(r, 0), field(r, 1))))
+        .filter(|r| {
+            groups
+                .get(&field(r, 0))
+                .is_some_and(|g| g.len() == 1 && g[0] == (field(r, 0), field(r, 1)))
+        })
         .map(|r| field(r, 0))
         .collect();
     let (end, start) = (Some(admin_reform_end()), Some(admin_reform_start()));
@@ -60,10 +76,20 @@ fn provinces(data: &mut ReferenceData) -> Result<(HashMap<String, String>, HashM
     let mut old_ids = HashMap::new();
     for r in rows("provinces_63_pre-2025-07-01.csv", PROVINCES_63)? {
         let (code, name) = (field(&r, 0), field(&r, 1));
-        let until = if continuing.contains(&code) { None } else { end };
+        let until = if continuing.contains(&code) {
+            None
+        } else {
+            end
+        };
         let id = derive_id(UnitKind::Province, &code, None);
         old_ids.insert(code.clone(), id.clone());
-        units.push(Province { id, code, name, valid_from: None, valid_until: until });
+        units.push(Province {
+            id,
+            code,
+            name,
+            valid_from: None,
+            valid_until: until,
+        });
     }
     let mut new_ids = HashMap::new();
     for r in new_rows {
@@ -74,12 +100,28 @@ fn provinces(data: &mut ReferenceData) -> Result<(HashMap<String, String>, HashM
         }
         let id = derive_id(UnitKind::Province, &code, start);
         new_ids.insert(code.clone(), id.clone());
-        units.push(Province { id, code, name, valid_from: start, valid_until: None });
+        units.push(Province {
+            id,
+            code,
+            name,
+            valid_from: start,
+            valid_until: None,
+        });
     }
-    let wg_id = |p: &Province| derive_id(UnitKind::SteeringBody, &format!("06-{}", p.code), p.valid_from);
+    let wg_id = |p: &Province| {
+        derive_id(
+            UnitKind::SteeringBody,
+            &format!("06-{}", p.code),
+            p.valid_from,
+        )
+    };
     for p in &units {
         let (kind, category, bare) = provincial(&p.name);
-        let english = if kind == UnitKind::Province { format!("{bare} Province") } else { format!("{bare} City") };
+        let english = if kind == UnitKind::Province {
+            format!("{bare} Province")
+        } else {
+            format!("{bare} City")
+        };
         data.units.push(NewUnit {
             id: p.id.clone(),
             code: p.code.clone(),
@@ -113,13 +155,26 @@ fn provinces(data: &mut ReferenceData) -> Result<(HashMap<String, String>, HashM
         if continuing.contains(&new_code) {
             continue;
         }
-        let old = units.iter().find(|p| p.valid_from.is_none() && p.code == old_code);
-        let new = units.iter().find(|p| p.valid_from.is_some() && p.code == new_code);
+        let old = units
+            .iter()
+            .find(|p| p.valid_from.is_none() && p.code == old_code);
+        let new = units
+            .iter()
+            .find(|p| p.valid_from.is_some() && p.code == new_code);
         let (Some(old), Some(new)) = (old, new) else {
-            return Err(err(file, format!("{old_code} → {new_code} names an unknown unit")));
+            return Err(err(
+                file,
+                format!("{old_code} → {new_code} names an unknown unit"),
+            ));
         };
-        for (predecessor, successor) in [(old.id.clone(), new.id.clone()), (wg_id(old), wg_id(new))] {
-            data.lineage.push(Lineage { predecessor, successor, effective: admin_reform_start(), primary: true });
+        for (predecessor, successor) in [(old.id.clone(), new.id.clone()), (wg_id(old), wg_id(new))]
+        {
+            data.lineage.push(Lineage {
+                predecessor,
+                successor,
+                effective: admin_reform_start(),
+                primary: true,
+            });
         }
     }
     Ok((old_ids, new_ids))
@@ -139,29 +194,73 @@ fn districts_and_communes(
         .collect();
     let mut district_lineage = Vec::new();
     for r in rows("districts_pre-2025-07-01.csv", DISTRICTS)? {
-        let (province, code, name, category) = (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
-        let parent = old_provinces
-            .get(&province)
-            .ok_or_else(|| err("districts_pre-2025-07-01.csv", format!("unknown province {province}")))?;
+        let (province, code, name, category) =
+            (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
+        let parent = old_provinces.get(&province).ok_or_else(|| {
+            err(
+                "districts_pre-2025-07-01.csv",
+                format!("unknown province {province}"),
+            )
+        })?;
         let id = derive_id(UnitKind::District, &code, None);
-        let successor = province_successor.get(parent.as_str()).copied().unwrap_or(parent);
-        district_lineage.push(Lineage { predecessor: id.clone(), successor: successor.to_string(), effective: admin_reform_start(), primary: true });
-        data.units.push(admin_unit(id, code, UnitKind::District, name, category, parent.clone(), None, end));
+        let successor = province_successor
+            .get(parent.as_str())
+            .copied()
+            .unwrap_or(parent);
+        district_lineage.push(Lineage {
+            predecessor: id.clone(),
+            successor: successor.to_string(),
+            effective: admin_reform_start(),
+            primary: true,
+        });
+        data.units.push(admin_unit(
+            id,
+            code,
+            UnitKind::District,
+            name,
+            category,
+            parent.clone(),
+            None,
+            end,
+        ));
     }
     data.lineage.extend(district_lineage);
     for r in rows("communes_pre-2025-07-01.csv", COMMUNES_OLD)? {
-        let (district, code, name, category) = (field(&r, 1), field(&r, 2), field(&r, 3), field(&r, 4));
+        let (district, code, name, category) =
+            (field(&r, 1), field(&r, 2), field(&r, 3), field(&r, 4));
         let parent = derive_id(UnitKind::District, &district, None);
         let id = derive_id(UnitKind::Commune, &code, None);
-        data.units.push(admin_unit(id, code, UnitKind::Commune, name, category, parent, None, end));
+        data.units.push(admin_unit(
+            id,
+            code,
+            UnitKind::Commune,
+            name,
+            category,
+            parent,
+            None,
+            end,
+        ));
     }
     for r in rows("communes_2025-07-01.csv", COMMUNES_NEW)? {
-        let (province, code, name, category) = (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
-        let parent = new_provinces
-            .get(&province)
-            .ok_or_else(|| err("communes_2025-07-01.csv", format!("unknown province {province}")))?;
+        let (province, code, name, category) =
+            (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
+        let parent = new_provinces.get(&province).ok_or_else(|| {
+            err(
+                "communes_2025-07-01.csv",
+                format!("unknown province {province}"),
+            )
+        })?;
         let id = derive_id(UnitKind::Commune, &code, start);
-        data.units.push(admin_unit(id, code, UnitKind::Commune, name, category, parent.clone(), start, None));
+        data.units.push(admin_unit(
+            id,
+            code,
+            UnitKind::Commune,
+            name,
+            category,
+            parent.clone(),
+            start,
+            None,
+        ));
     }
     for r in rows("commune_merge_2025.csv", COMMUNE_MERGE)? {
         let (old, new, relation) = (field(&r, 0), field(&r, 1), field(&r, 2));

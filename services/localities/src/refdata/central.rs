@@ -2,7 +2,7 @@
 //! ministries and ministerial-level agencies before and after the
 //! restructuring of 2025-03-01.
 
-use super::{ReferenceData, RefDataError, WORKING_GROUP_ID, err, rows};
+use super::{RefDataError, ReferenceData, WORKING_GROUP_ID, err, rows};
 use crate::domain::{Lineage, NewUnit, UnitKind, UnitLevel, unit::derive_id};
 use chrono::{Days, NaiveDate};
 
@@ -27,7 +27,9 @@ pub(super) fn load(data: &mut ReferenceData) -> Result<(), RefDataError> {
         if s.is_empty() {
             return Ok(None);
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|e| err(file, format!("{s}: {e}")))
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|e| err(file, format!("{s}: {e}")))
     };
     let mut successors = Vec::new();
     for r in rows(file, MINISTRIES)? {
@@ -54,7 +56,11 @@ pub(super) fn load(data: &mut ReferenceData) -> Result<(), RefDataError> {
             level: UnitLevel::Central,
             name_vi,
             name_en,
-            category: if kind == UnitKind::Ministry { "Bộ".into() } else { "Cơ quan ngang bộ".into() },
+            category: if kind == UnitKind::Ministry {
+                "Bộ".into()
+            } else {
+                "Cơ quan ngang bộ".into()
+            },
             parent_id: None,
             supervisor_id: Some(WORKING_GROUP_ID.into()),
             valid_from,
@@ -65,10 +71,19 @@ pub(super) fn load(data: &mut ReferenceData) -> Result<(), RefDataError> {
         let successor = data
             .units
             .iter()
-            .find(|u| u.code == successor_key && u.level == UnitLevel::Central && u.kind != UnitKind::SteeringBody)
+            .find(|u| {
+                u.code == successor_key
+                    && u.level == UnitLevel::Central
+                    && u.kind != UnitKind::SteeringBody
+            })
             .map(|u| u.id.clone())
             .ok_or_else(|| err(file, format!("unknown successor {successor_key:?}")))?;
-        data.lineage.push(Lineage { predecessor, successor, effective, primary: true });
+        data.lineage.push(Lineage {
+            predecessor,
+            successor,
+            effective,
+            primary: true,
+        });
     }
     Ok(())
 }

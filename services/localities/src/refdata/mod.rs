@@ -33,7 +33,10 @@ pub struct RefDataError {
 }
 
 fn err(file: &'static str, message: impl Into<String>) -> RefDataError {
-    RefDataError { file, message: message.into() }
+    RefDataError {
+        file,
+        message: message.into(),
+    }
 }
 
 fn rows(file: &'static str, text: &str) -> Result<Vec<csv::StringRecord>, RefDataError> {
@@ -77,22 +80,40 @@ mod tests {
         let count = |k: UnitKind| data.units.iter().filter(|u| u.kind == k).count();
         assert_eq!(count(UnitKind::District), 696);
         assert_eq!(count(UnitKind::Commune), 10_035 + 3_321);
-        assert_eq!(count(UnitKind::Province) + count(UnitKind::CentrallyRunCity), 63 + 34 - 11);
+        assert_eq!(
+            count(UnitKind::Province) + count(UnitKind::CentrallyRunCity),
+            63 + 34 - 11
+        );
         let ids: HashSet<_> = data.units.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids.len(), data.units.len(), "ids are unique");
         // Parents and supervisors come before the units that name them.
         let mut seen = HashSet::new();
         for u in &data.units {
             for r in [&u.parent_id, &u.supervisor_id].into_iter().flatten() {
-                assert!(seen.contains(r.as_str()), "{} refers to {} before it", u.id, r);
+                assert!(
+                    seen.contains(r.as_str()),
+                    "{} refers to {} before it",
+                    u.id,
+                    r
+                );
             }
             seen.insert(u.id.as_str());
             u.validate().unwrap();
         }
         for l in &data.lineage {
-            assert!(ids.contains(l.predecessor.as_str()) && ids.contains(l.successor.as_str()), "{l:?}");
+            assert!(
+                ids.contains(l.predecessor.as_str()) && ids.contains(l.successor.as_str()),
+                "{l:?}"
+            );
         }
-        let wg = data.units.iter().find(|u| u.id == WORKING_GROUP_ID).unwrap();
-        assert_eq!((wg.kind, wg.level), (UnitKind::SteeringBody, UnitLevel::Central));
+        let wg = data
+            .units
+            .iter()
+            .find(|u| u.id == WORKING_GROUP_ID)
+            .unwrap();
+        assert_eq!(
+            (wg.kind, wg.level),
+            (UnitKind::SteeringBody, UnitLevel::Central)
+        );
     }
 }

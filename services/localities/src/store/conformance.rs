@@ -58,13 +58,34 @@ fn new_unit(id: &str, valid_from: Option<NaiveDate>) -> NewUnit {
 async fn suite<S: LocalityStore>(store: S) {
     let data = refdata::load().unwrap();
     let at = Utc::now();
-    assert!(store.load_reference(&data, refdata::VERSION, at).await.unwrap());
-    assert!(!store.load_reference(&data, refdata::VERSION, at).await.unwrap(), "second load is skipped");
+    assert!(
+        store
+            .load_reference(&data, refdata::VERSION, at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .load_reference(&data, refdata::VERSION, at)
+            .await
+            .unwrap(),
+        "second load is skipped"
+    );
 
     // Effective dating: 63 provincial units before the reform, 34 after.
-    assert_eq!(store.list_units(&provinces(day(2024, 6, 1))).await.unwrap().total, 63);
+    assert_eq!(
+        store
+            .list_units(&provinces(day(2024, 6, 1)))
+            .await
+            .unwrap()
+            .total,
+        63
+    );
     let after = store.list_units(&provinces(day(2025, 7, 2))).await.unwrap();
-    assert_eq!((after.total, after.units.len(), after.more), (34, 34, false));
+    assert_eq!(
+        (after.total, after.units.len(), after.more),
+        (34, 34, false)
+    );
 
     // Keyset pagination visits each unit once.
     let mut q = provinces(day(2024, 6, 1));
@@ -73,7 +94,9 @@ async fn suite<S: LocalityStore>(store: S) {
     loop {
         let page = store.list_units(&q).await.unwrap();
         seen.extend(page.units.iter().map(|u| u.id.clone()));
-        let Some(last) = page.units.last().filter(|_| page.more) else { break };
+        let Some(last) = page.units.last().filter(|_| page.more) else {
+            break;
+        };
         q.after = Some((last.code.clone(), last.id.clone()));
     }
     let mut unique = seen.clone();
@@ -81,54 +104,132 @@ async fn suite<S: LocalityStore>(store: S) {
     assert_eq!((seen.len(), unique.len()), (63, 63));
 
     // Codes are reused: 15 is Yên Bái before, Lào Cai after.
-    let yen_bai = store.lookup("15", UnitLevel::Provincial, day(2024, 6, 1)).await.unwrap().unwrap();
-    let lao_cai = store.lookup("15", UnitLevel::Provincial, day(2025, 7, 2)).await.unwrap().unwrap();
-    assert_eq!((yen_bai.name_vi.as_str(), lao_cai.name_vi.as_str()), ("Tỉnh Yên Bái", "Tỉnh Lào Cai"));
+    let yen_bai = store
+        .lookup("15", UnitLevel::Provincial, day(2024, 6, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let lao_cai = store
+        .lookup("15", UnitLevel::Provincial, day(2025, 7, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (yen_bai.name_vi.as_str(), lao_cai.name_vi.as_str()),
+        ("Tỉnh Yên Bái", "Tỉnh Lào Cai")
+    );
     assert_eq!(yen_bai.successors, vec![lao_cai.id.clone()]);
     assert!(lao_cai.predecessors.contains(&"p10".to_string()));
     let links = store.successors_of("p02").await.unwrap();
-    assert_eq!((links[0].successor.as_str(), links[0].primary), ("p08-2025", true));
+    assert_eq!(
+        (links[0].successor.as_str(), links[0].primary),
+        ("p08-2025", true)
+    );
 
     // Name search over folded names.
     let mut search = provinces(day(2024, 6, 1));
     search.search = Some("ha noi".into());
     let found = store.list_units(&search).await.unwrap();
-    assert_eq!(found.units.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), vec!["p01"]);
+    assert_eq!(
+        found
+            .units
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["p01"]
+    );
 
     // Create, duplicate, idempotency record.
     let unit = new_unit("g-t1", None);
-    let created = store.create_unit(&unit, &mutation("CreateUnit", Some("req-1"))).await.unwrap();
-    assert_eq!((created.version, created.supervisor_id.as_deref()), (1, Some("wg06")));
-    assert_eq!(store.recall("CreateUnit", "req-1").await.unwrap().as_deref(), Some("g-t1"));
-    assert!(matches!(store.create_unit(&unit, &mutation("CreateUnit", None)).await, Err(StoreError::AlreadyExists(_))));
+    let created = store
+        .create_unit(&unit, &mutation("CreateUnit", Some("req-1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.version, created.supervisor_id.as_deref()),
+        (1, Some("wg06"))
+    );
+    assert_eq!(
+        store
+            .recall("CreateUnit", "req-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("g-t1")
+    );
+    assert!(matches!(
+        store
+            .create_unit(&unit, &mutation("CreateUnit", None))
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     let mut orphan = new_unit("g-t2", None);
     orphan.parent_id = Some("nowhere".into());
-    assert!(matches!(store.create_unit(&orphan, &mutation("CreateUnit", None)).await, Err(StoreError::Invalid("unit.parent", _))));
-    assert!(store.get_unit("g-t2").await.unwrap().is_none(), "nothing written");
+    assert!(matches!(
+        store
+            .create_unit(&orphan, &mutation("CreateUnit", None))
+            .await,
+        Err(StoreError::Invalid("unit.parent", _))
+    ));
+    assert!(
+        store.get_unit("g-t2").await.unwrap().is_none(),
+        "nothing written"
+    );
 
     // Optimistic concurrency.
     let mut renamed = created.clone();
     renamed.name_vi = "Cơ quan đổi tên".into();
-    let updated = store.update_unit(&renamed, 1, &mutation("UpdateUnit", None)).await.unwrap();
+    let updated = store
+        .update_unit(&renamed, 1, &mutation("UpdateUnit", None))
+        .await
+        .unwrap();
     assert_eq!(updated.version, 2);
-    assert!(matches!(store.update_unit(&renamed, 1, &mutation("UpdateUnit", None)).await, Err(StoreError::Conflict { current: 2, .. })));
+    assert!(matches!(
+        store
+            .update_unit(&renamed, 1, &mutation("UpdateUnit", None))
+            .await,
+        Err(StoreError::Conflict { current: 2, .. })
+    ));
 
     // A merge into a unit not yet in force is refused and writes nothing.
     let future = new_unit("g-t3-2030", Some(day(2030, 1, 1)));
-    store.create_unit(&future, &mutation("CreateUnit", None)).await.unwrap();
-    let refused = Merge { sources: vec!["g-t1".into()], successor: Successor::Existing("g-t3-2030".into()), effective: day(2026, 1, 1) };
+    store
+        .create_unit(&future, &mutation("CreateUnit", None))
+        .await
+        .unwrap();
+    let refused = Merge {
+        sources: vec!["g-t1".into()],
+        successor: Successor::Existing("g-t3-2030".into()),
+        effective: day(2026, 1, 1),
+    };
     assert!(matches!(
-        store.merge_units(&refused, &mutation("MergeUnits", None)).await,
-        Err(StoreError::Precondition("successor", "SUCCESSOR_NOT_ACTIVE", _))
+        store
+            .merge_units(&refused, &mutation("MergeUnits", None))
+            .await,
+        Err(StoreError::Precondition(
+            "successor",
+            "SUCCESSOR_NOT_ACTIVE",
+            _
+        ))
     ));
-    assert_eq!(store.get_unit("g-t1").await.unwrap().unwrap().valid_until, None);
+    assert_eq!(
+        store.get_unit("g-t1").await.unwrap().unwrap().valid_until,
+        None
+    );
 
     // A merge into a new unit ends the sources the day before.
     let id = derive_id(UnitKind::GovernmentAgency, "T9", Some(day(2026, 1, 1)));
     let mut successor = new_unit(&id, Some(day(2026, 1, 1)));
     successor.code = "T9".into();
-    let merge = Merge { sources: vec!["g-t1".into()], successor: Successor::New(successor), effective: day(2026, 1, 1) };
-    let outcome = store.merge_units(&merge, &mutation("MergeUnits", Some("m-1"))).await.unwrap();
+    let merge = Merge {
+        sources: vec!["g-t1".into()],
+        successor: Successor::New(successor),
+        effective: day(2026, 1, 1),
+    };
+    let outcome = store
+        .merge_units(&merge, &mutation("MergeUnits", Some("m-1")))
+        .await
+        .unwrap();
     assert_eq!(outcome.successor.predecessors, vec!["g-t1".to_string()]);
     assert_eq!(outcome.ended[0].valid_until, Some(day(2025, 12, 31)));
 
@@ -141,11 +242,27 @@ async fn suite<S: LocalityStore>(store: S) {
         ..Default::default()
     };
     assert!(store.get_contacts("p01").await.unwrap().is_none());
-    let written = store.put_contacts(&contacts, &mutation("UpdateContacts", None)).await.unwrap();
+    let written = store
+        .put_contacts(&contacts, &mutation("UpdateContacts", None))
+        .await
+        .unwrap();
     assert_eq!((written.version, written.webhook_secrets.len()), (1, 1));
-    assert!(matches!(store.put_contacts(&contacts, &mutation("UpdateContacts", None)).await, Err(StoreError::Conflict { .. })));
-    let missing = Contacts { unit_id: "nowhere".into(), ..contacts };
-    assert!(matches!(store.put_contacts(&missing, &mutation("UpdateContacts", None)).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store
+            .put_contacts(&contacts, &mutation("UpdateContacts", None))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let missing = Contacts {
+        unit_id: "nowhere".into(),
+        ..contacts
+    };
+    assert!(matches!(
+        store
+            .put_contacts(&missing, &mutation("UpdateContacts", None))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]

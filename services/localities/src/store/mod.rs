@@ -1,9 +1,9 @@
 //! Storage of units, lineage and contacts behind one trait speaking domain
 //! types; [`sql::SqlStore`] implements it on SQLite and on PostgreSQL.
 
-pub mod sql;
 #[cfg(test)]
 mod conformance;
+pub mod sql;
 
 use crate::{
     domain::{Contacts, Lineage, NewUnit, Unit, UnitLevel},
@@ -147,22 +147,56 @@ pub trait LocalityStore: Send + Sync + 'static {
     /// A page of units.
     fn list_units(&self, query: &UnitQuery) -> impl Future<Output = StoreResult<UnitPage>> + Send;
     /// The unit bearing `code` at `level` on `date`.
-    fn lookup(&self, code: &str, level: UnitLevel, date: NaiveDate) -> impl Future<Output = StoreResult<Option<Unit>>> + Send;
+    fn lookup(
+        &self,
+        code: &str,
+        level: UnitLevel,
+        date: NaiveDate,
+    ) -> impl Future<Output = StoreResult<Option<Unit>>> + Send;
     /// Links where `id` is the predecessor.
     fn successors_of(&self, id: &str) -> impl Future<Output = StoreResult<Vec<Lineage>>> + Send;
     /// Inserts a unit; AlreadyExists when the id is taken.
-    fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> impl Future<Output = StoreResult<Unit>> + Send;
+    fn create_unit(
+        &self,
+        unit: &NewUnit,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Unit>> + Send;
     /// Writes the mutable fields of `unit` if its version is still `expected`.
-    fn update_unit(&self, unit: &Unit, expected: i64, m: &Mutation) -> impl Future<Output = StoreResult<Unit>> + Send;
+    fn update_unit(
+        &self,
+        unit: &Unit,
+        expected: i64,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Unit>> + Send;
     /// Ends the sources and links them to the successor, in one transaction.
-    fn merge_units(&self, merge: &Merge, m: &Mutation) -> impl Future<Output = StoreResult<MergeOutcome>> + Send;
+    fn merge_units(
+        &self,
+        merge: &Merge,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<MergeOutcome>> + Send;
     /// A unit's contacts (None before the first write).
-    fn get_contacts(&self, unit_id: &str) -> impl Future<Output = StoreResult<Option<Contacts>>> + Send;
+    fn get_contacts(
+        &self,
+        unit_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Contacts>>> + Send;
     /// Writes contacts if their version is still `contacts.version`.
-    fn put_contacts(&self, contacts: &Contacts, m: &Mutation) -> impl Future<Output = StoreResult<Contacts>> + Send;
+    fn put_contacts(
+        &self,
+        contacts: &Contacts,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Contacts>> + Send;
     /// The result recorded for a request id, if the request was served.
-    fn recall(&self, method: &str, request_id: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    fn recall(
+        &self,
+        method: &str,
+        request_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
     /// Loads the reference data unless `version` is already loaded; returns
     /// whether it loaded.
-    fn load_reference(&self, data: &ReferenceData, version: &str, at: DateTime<Utc>) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn load_reference(
+        &self,
+        data: &ReferenceData,
+        version: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }

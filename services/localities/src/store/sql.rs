@@ -3,7 +3,10 @@
 //! [`on_pool!`] expands each method body once per backend, so there is one
 //! copy of the logic and each backend keeps its native driver and types.
 
-use super::{LocalityStore, Merge, MergeOutcome, Mutation, StoreError, StoreResult, Successor, UnitPage, UnitQuery};
+use super::{
+    LocalityStore, Merge, MergeOutcome, Mutation, StoreError, StoreResult, Successor, UnitPage,
+    UnitQuery,
+};
 use crate::{
     domain::{Contacts, Lineage, NewUnit, Unit, UnitLevel, fold::fold, merge},
     refdata::ReferenceData,
@@ -112,13 +115,14 @@ macro_rules! insert_unit {
 macro_rules! fetch_units {
     ($exec:expr, $where:expr, $binds:expr) => {{
         let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE {}", $where);
-        let rows: Vec<UnitRow> = bind_values!(sqlx::query_as(AssertSqlSafe(sql)), $binds).fetch_all($exec).await?;
+        let rows: Vec<UnitRow> = bind_values!(sqlx::query_as(AssertSqlSafe(sql)), $binds)
+            .fetch_all($exec)
+            .await?;
         rows
     }};
 }
 
-const UNIT_COLUMNS: &str =
-    "id, code, kind, level, name_vi, name_en, category, parent_id, supervisor_id, valid_from, valid_until, version, created_at, updated_at";
+const UNIT_COLUMNS: &str = "id, code, kind, level, name_vi, name_en, category, parent_id, supervisor_id, valid_from, valid_until, version, created_at, updated_at";
 
 #[derive(FromRow)]
 struct UnitRow {
@@ -164,10 +168,24 @@ fn decode_err(what: &str) -> StoreError {
 
 impl UnitRow {
     fn into_unit(self, links: &[LinkRow]) -> StoreResult<Unit> {
-        let kind = self.kind.parse().map_err(|_| decode_err(&format!("unit kind {}", self.kind)))?;
-        let level = self.level.parse().map_err(|_| decode_err(&format!("unit level {}", self.level)))?;
-        let predecessors = links.iter().filter(|l| l.successor_id == self.id).map(|l| l.predecessor_id.clone()).collect();
-        let successors = links.iter().filter(|l| l.predecessor_id == self.id).map(|l| l.successor_id.clone()).collect();
+        let kind = self
+            .kind
+            .parse()
+            .map_err(|_| decode_err(&format!("unit kind {}", self.kind)))?;
+        let level = self
+            .level
+            .parse()
+            .map_err(|_| decode_err(&format!("unit level {}", self.level)))?;
+        let predecessors = links
+            .iter()
+            .filter(|l| l.successor_id == self.id)
+            .map(|l| l.predecessor_id.clone())
+            .collect();
+        let successors = links
+            .iter()
+            .filter(|l| l.predecessor_id == self.id)
+            .map(|l| l.successor_id.clone())
+            .collect();
         Ok(Unit {
             id: self.id,
             code: self.code,
@@ -190,7 +208,10 @@ impl UnitRow {
 }
 
 fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn search_name(u: &NewUnit) -> String {
@@ -198,14 +219,17 @@ fn search_name(u: &NewUnit) -> String {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-const ACTIVE_ON: &str = "(valid_from IS NULL OR valid_from <= $D) AND (valid_until IS NULL OR valid_until >= $D)";
+const ACTIVE_ON: &str =
+    "(valid_from IS NULL OR valid_from <= $D) AND (valid_until IS NULL OR valid_until >= $D)";
 
 impl SqlStore {
     /// Opens the database named by `url` (scheme picks the backend) and
@@ -240,9 +264,12 @@ impl SqlStore {
             "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage \
              WHERE predecessor_id IN ({list}) OR successor_id IN ({list}) ORDER BY predecessor_id, successor_id"
         );
-        let links: Vec<LinkRow> = on_pool!(self, |pool, _Db| bind_values!(sqlx::query_as(AssertSqlSafe(sql)), &ids)
-            .fetch_all(pool)
-            .await?);
+        let links: Vec<LinkRow> = on_pool!(self, |pool, _Db| bind_values!(
+            sqlx::query_as(AssertSqlSafe(sql)),
+            &ids
+        )
+        .fetch_all(pool)
+        .await?);
         rows.into_iter().map(|r| r.into_unit(&links)).collect()
     }
 
@@ -254,7 +281,10 @@ impl SqlStore {
 
 impl LocalityStore for SqlStore {
     async fn get_unit(&self, id: &str) -> StoreResult<Option<Unit>> {
-        Ok(self.units_where("id = $1", &[SqlValue::Text(id.into())]).await?.pop())
+        Ok(self
+            .units_where("id = $1", &[SqlValue::Text(id.into())])
+            .await?
+            .pop())
     }
 
     async fn list_units(&self, q: &UnitQuery) -> StoreResult<UnitPage> {
@@ -272,63 +302,120 @@ impl LocalityStore for SqlStore {
             binds.push(SqlValue::Text(format!("%{}%", escape_like(s))));
             conds.push(format!("search_name LIKE ${} ESCAPE '\\'", binds.len()));
         }
-        let matching = if conds.is_empty() { "1 = 1".to_string() } else { conds.join(" AND ") };
+        let matching = if conds.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            conds.join(" AND ")
+        };
         let count_sql = format!("SELECT COUNT(*) FROM units WHERE {matching}");
-        let total: i64 = on_pool!(self, |pool, _Db| bind_values!(sqlx::query_scalar(AssertSqlSafe(count_sql)), &binds)
-            .fetch_one(pool)
-            .await?);
+        let total: i64 = on_pool!(self, |pool, _Db| bind_values!(
+            sqlx::query_scalar(AssertSqlSafe(count_sql)),
+            &binds
+        )
+        .fetch_one(pool)
+        .await?);
         let col = q.order.column();
-        let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+        let (cmp, dir) = if q.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         let mut page_cond = matching;
         if let Some((value, id)) = &q.after {
             binds.push(SqlValue::Text(value.clone()));
             binds.push(SqlValue::Text(id.clone()));
-            page_cond = format!("{page_cond} AND ({col}, id) {cmp} (${}, ${})", binds.len() - 1, binds.len());
+            page_cond = format!(
+                "{page_cond} AND ({col}, id) {cmp} (${}, ${})",
+                binds.len() - 1,
+                binds.len()
+            );
         }
-        let condition = format!("{page_cond} ORDER BY {col} {dir}, id {dir} LIMIT {}", q.limit + 1);
+        let condition = format!(
+            "{page_cond} ORDER BY {col} {dir}, id {dir} LIMIT {}",
+            q.limit + 1
+        );
         let mut units = self.units_where(&condition, &binds).await?;
         let more = units.len() > q.limit;
         units.truncate(q.limit);
         Ok(UnitPage { units, more, total })
     }
 
-    async fn lookup(&self, code: &str, level: UnitLevel, date: NaiveDate) -> StoreResult<Option<Unit>> {
-        let condition = format!("code = $1 AND level = $2 AND {} ORDER BY kind, id LIMIT 1", ACTIVE_ON.replace("$D", "$3"));
-        let binds = [SqlValue::Text(code.into()), SqlValue::Text(level.as_str().into()), SqlValue::Date(date)];
+    async fn lookup(
+        &self,
+        code: &str,
+        level: UnitLevel,
+        date: NaiveDate,
+    ) -> StoreResult<Option<Unit>> {
+        let condition = format!(
+            "code = $1 AND level = $2 AND {} ORDER BY kind, id LIMIT 1",
+            ACTIVE_ON.replace("$D", "$3")
+        );
+        let binds = [
+            SqlValue::Text(code.into()),
+            SqlValue::Text(level.as_str().into()),
+            SqlValue::Date(date),
+        ];
         Ok(self.units_where(&condition, &binds).await?.pop())
     }
 
     async fn successors_of(&self, id: &str) -> StoreResult<Vec<Lineage>> {
         let sql = "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage \
                    WHERE predecessor_id = $1 ORDER BY is_primary DESC, successor_id";
-        let rows: Vec<LinkRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql).bind(id.to_string()).fetch_all(pool).await?);
+        let rows: Vec<LinkRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql)
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await?);
         Ok(rows
             .into_iter()
-            .map(|l| Lineage { predecessor: l.predecessor_id, successor: l.successor_id, effective: l.effective_date, primary: l.is_primary })
+            .map(|l| Lineage {
+                predecessor: l.predecessor_id,
+                successor: l.successor_id,
+                effective: l.effective_date,
+                primary: l.is_primary,
+            })
             .collect())
     }
 
     async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
         on_pool!(self, |pool, _Db| {
             let mut tx = pool.begin().await?;
-            for (field, reference) in [("unit.parent", &unit.parent_id), ("unit.supervisor", &unit.supervisor_id)] {
+            for (field, reference) in [
+                ("unit.parent", &unit.parent_id),
+                ("unit.supervisor", &unit.supervisor_id),
+            ] {
                 if let Some(r) = reference {
-                    let found: Option<String> = sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
-                        .bind(r.clone())
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let found: Option<String> =
+                        sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
+                            .bind(r.clone())
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     if found.is_none() {
-                        return Err(StoreError::Invalid(field, format!("units/{r} does not exist")));
+                        return Err(StoreError::Invalid(
+                            field,
+                            format!("units/{r} does not exist"),
+                        ));
                     }
                 }
             }
             insert_unit!(tx, unit, m.at).map_err(|e| {
-                if is_unique_violation(&e) { StoreError::AlreadyExists(unit.id.clone()) } else { e.into() }
+                if is_unique_violation(&e) {
+                    StoreError::AlreadyExists(unit.id.clone())
+                } else {
+                    e.into()
+                }
             })?;
-            record!(tx, m, "create_unit", format!("units/{}", unit.id), unit.id.clone());
+            record!(
+                tx,
+                m,
+                "create_unit",
+                format!("units/{}", unit.id),
+                unit.id.clone()
+            );
             tx.commit().await?;
         });
-        self.get_unit(&unit.id).await?.ok_or_else(|| StoreError::NotFound(unit.id.clone()))
+        self.get_unit(&unit.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(unit.id.clone()))
     }
 
     async fn update_unit(&self, u: &Unit, expected: i64, m: &Mutation) -> StoreResult<Unit> {
@@ -353,18 +440,41 @@ impl LocalityStore for SqlStore {
             .await?
             .rows_affected();
             if done == 1 {
-                record!(tx, m, "update_unit", format!("units/{}", u.id), u.id.clone());
+                record!(
+                    tx,
+                    m,
+                    "update_unit",
+                    format!("units/{}", u.id),
+                    u.id.clone()
+                );
                 tx.commit().await?;
             }
             done == 1
         });
-        let current = self.get_unit(&u.id).await?.ok_or_else(|| StoreError::NotFound(u.id.clone()))?;
-        if updated { Ok(current) } else { Err(StoreError::Conflict { id: u.id.clone(), current: current.version }) }
+        let current = self
+            .get_unit(&u.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(u.id.clone()))?;
+        if updated {
+            Ok(current)
+        } else {
+            Err(StoreError::Conflict {
+                id: u.id.clone(),
+                current: current.version,
+            })
+        }
     }
 
     async fn merge_units(&self, mg: &Merge, m: &Mutation) -> StoreResult<MergeOutcome> {
-        let ends = mg.effective.checked_sub_days(Days::new(1)).ok_or(StoreError::Invalid("effective_date", "out of range".into()))?;
-        let sources: Vec<SqlValue> = mg.sources.iter().map(|s| SqlValue::Text(s.clone())).collect();
+        let ends = mg
+            .effective
+            .checked_sub_days(Days::new(1))
+            .ok_or(StoreError::Invalid("effective_date", "out of range".into()))?;
+        let sources: Vec<SqlValue> = mg
+            .sources
+            .iter()
+            .map(|s| SqlValue::Text(s.clone()))
+            .collect();
         let source_where = format!("id IN ({})", placeholders(1, sources.len()));
         let successor_id = match &mg.successor {
             Successor::Existing(id) => id.clone(),
@@ -373,22 +483,39 @@ impl LocalityStore for SqlStore {
         on_pool!(self, |pool, _Db| {
             let mut tx = pool.begin().await?;
             let rows = fetch_units!(&mut *tx, &source_where, &sources);
-            let found: Vec<Unit> = rows.into_iter().map(|r| r.into_unit(&[])).collect::<StoreResult<_>>()?;
-            if let Some(missing) = mg.sources.iter().find(|s| !found.iter().any(|u| &&u.id == s)) {
-                return Err(StoreError::Invalid("sources", format!("units/{missing} does not exist")));
+            let found: Vec<Unit> = rows
+                .into_iter()
+                .map(|r| r.into_unit(&[]))
+                .collect::<StoreResult<_>>()?;
+            if let Some(missing) = mg
+                .sources
+                .iter()
+                .find(|s| !found.iter().any(|u| &&u.id == s))
+            {
+                return Err(StoreError::Invalid(
+                    "sources",
+                    format!("units/{missing} does not exist"),
+                ));
             }
             let existing = match &mg.successor {
                 Successor::Existing(id) => {
                     let rows = fetch_units!(&mut *tx, "id = $1", &[SqlValue::Text(id.clone())]);
-                    let unit = rows.into_iter().next().ok_or_else(|| StoreError::Invalid("successor", format!("units/{id} does not exist")))?;
+                    let unit = rows.into_iter().next().ok_or_else(|| {
+                        StoreError::Invalid("successor", format!("units/{id} does not exist"))
+                    })?;
                     Some(unit.into_unit(&[])?)
                 }
                 Successor::New(_) => None,
             };
-            merge::check(&found, existing.as_ref(), mg.effective).map_err(|(f, r, msg)| StoreError::Precondition(f, r, msg))?;
+            merge::check(&found, existing.as_ref(), mg.effective)
+                .map_err(|(f, r, msg)| StoreError::Precondition(f, r, msg))?;
             if let Successor::New(unit) = &mg.successor {
                 insert_unit!(tx, unit, m.at).map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::AlreadyExists(unit.id.clone()) } else { e.into() }
+                    if is_unique_violation(&e) {
+                        StoreError::AlreadyExists(unit.id.clone())
+                    } else {
+                        e.into()
+                    }
                 })?;
             }
             for s in &mg.sources {
@@ -406,10 +533,19 @@ impl LocalityStore for SqlStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            record!(tx, m, "merge_units", format!("units/{successor_id}"), format!("{successor_id}<-{}", mg.sources.join(",")));
+            record!(
+                tx,
+                m,
+                "merge_units",
+                format!("units/{successor_id}"),
+                format!("{successor_id}<-{}", mg.sources.join(","))
+            );
             tx.commit().await?;
         });
-        let successor = self.get_unit(&successor_id).await?.ok_or_else(|| StoreError::NotFound(successor_id.clone()))?;
+        let successor = self
+            .get_unit(&successor_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(successor_id.clone()))?;
         let ended = self.units_where(&source_where, &sources).await?;
         Ok(MergeOutcome { successor, ended })
     }
@@ -417,14 +553,19 @@ impl LocalityStore for SqlStore {
     async fn get_contacts(&self, unit_id: &str) -> StoreResult<Option<Contacts>> {
         let sql = "SELECT unit_id, webhook_url, webhook_enabled, webhook_secrets, email_addresses, email_enabled, version, updated_at \
                    FROM unit_contacts WHERE unit_id = $1";
-        let row: Option<ContactsRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql).bind(unit_id.to_string()).fetch_optional(pool).await?);
+        let row: Option<ContactsRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql)
+            .bind(unit_id.to_string())
+            .fetch_optional(pool)
+            .await?);
         row.map(|r| {
             Ok(Contacts {
                 unit_id: r.unit_id,
                 webhook_url: r.webhook_url,
                 webhook_enabled: r.webhook_enabled,
-                webhook_secrets: serde_json::from_str(&r.webhook_secrets).map_err(|_| decode_err("webhook_secrets"))?,
-                email_addresses: serde_json::from_str(&r.email_addresses).map_err(|_| decode_err("email_addresses"))?,
+                webhook_secrets: serde_json::from_str(&r.webhook_secrets)
+                    .map_err(|_| decode_err("webhook_secrets"))?,
+                email_addresses: serde_json::from_str(&r.email_addresses)
+                    .map_err(|_| decode_err("email_addresses"))?,
                 email_enabled: r.email_enabled,
                 version: r.version,
                 updated_at: Some(r.updated_at),
@@ -438,7 +579,10 @@ impl LocalityStore for SqlStore {
         let emails = serde_json::to_string(&c.email_addresses).unwrap_or_else(|_| "[]".into());
         let written = on_pool!(self, |pool, _Db| {
             let mut tx = pool.begin().await?;
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM units WHERE id = $1").bind(c.unit_id.clone()).fetch_optional(&mut *tx).await?;
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
+                .bind(c.unit_id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
             if exists.is_none() {
                 return Err(StoreError::NotFound(c.unit_id.clone()));
             }
@@ -462,7 +606,13 @@ impl LocalityStore for SqlStore {
                 .await?
                 .rows_affected();
             if done == 1 {
-                record!(tx, m, "update_contacts", format!("units/{}/contacts", c.unit_id), c.unit_id.clone());
+                record!(
+                    tx,
+                    m,
+                    "update_contacts",
+                    format!("units/{}/contacts", c.unit_id),
+                    c.unit_id.clone()
+                );
                 tx.commit().await?;
             }
             done == 1
@@ -470,7 +620,10 @@ impl LocalityStore for SqlStore {
         let current = self.get_contacts(&c.unit_id).await?;
         match current {
             Some(current) if written => Ok(current),
-            current => Err(StoreError::Conflict { id: format!("{}/contacts", c.unit_id), current: current.map_or(0, |c| c.version) }),
+            current => Err(StoreError::Conflict {
+                id: format!("{}/contacts", c.unit_id),
+                current: current.map_or(0, |c| c.version),
+            }),
         }
     }
 
@@ -483,15 +636,25 @@ impl LocalityStore for SqlStore {
             .await?))
     }
 
-    async fn load_reference(&self, data: &ReferenceData, version: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn load_reference(
+        &self,
+        data: &ReferenceData,
+        version: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         on_pool!(self, |pool, Db| {
             let mut tx = pool.begin().await?;
-            let loaded: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'reference_data'").fetch_optional(&mut *tx).await?;
+            let loaded: Option<String> =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'reference_data'")
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if loaded.as_deref() == Some(version) {
                 return Ok(false);
             }
             for chunk in data.units.chunks(500) {
-                let mut qb = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO units ({UNIT_COLUMNS}, search_name) "));
+                let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+                    "INSERT INTO units ({UNIT_COLUMNS}, search_name) "
+                ));
                 qb.push_values(chunk, |mut b, u| {
                     b.push_bind(u.id.clone())
                         .push_bind(u.code.clone())
@@ -513,9 +676,14 @@ impl LocalityStore for SqlStore {
                 qb.build().execute(&mut *tx).await?;
             }
             for chunk in data.lineage.chunks(1000) {
-                let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO unit_lineage (predecessor_id, successor_id, effective_date, is_primary) ");
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO unit_lineage (predecessor_id, successor_id, effective_date, is_primary) ",
+                );
                 qb.push_values(chunk, |mut b, l| {
-                    b.push_bind(l.predecessor.clone()).push_bind(l.successor.clone()).push_bind(l.effective).push_bind(l.primary);
+                    b.push_bind(l.predecessor.clone())
+                        .push_bind(l.successor.clone())
+                        .push_bind(l.effective)
+                        .push_bind(l.primary);
                 });
                 qb.push(" ON CONFLICT (predecessor_id, successor_id) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;

@@ -1,0 +1,127 @@
+//! The gateway's front service on the public port. For each call it, in
+//! order: takes an in-flight permit (or sheds the call), bounds the time to
+//! a response, drops caller-set `x-p06-` headers, lets health and
+//! reflection through unauthenticated, authenticates everything else,
+//! applies the caller's rate limit, and sends the call to the local routes
+//! (`p06.gateway.*`) or the proxy (every other routed service).
+
+use crate::{
+    auth::{self, Verified},
+    error::GatewayError,
+    keys::Keys,
+    limits::Limits,
+    proxy::Proxy,
+    store::Store,
+};
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use p06_kit::{Caller, identity::StripMesh};
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
+use tonic::{body::Body, service::Routes};
+use tower::{Service, ServiceExt};
+
+/// Services anyone may call: probes and tools need no key.
+const OPEN_PREFIXES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+/// Services the gateway serves itself, after authentication.
+const LOCAL_PREFIX: &str = "/p06.gateway.";
+
+/// The front service (cheap to clone: one shared state).
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    local: Routes,
+    keys: Keys<Store>,
+    limits: Limits,
+    proxy: Proxy,
+}
+
+impl Gateway {
+    /// A front service over the local `routes` (Access, health,
+    /// reflection), the key store, the limits and the proxy.
+    pub fn new(local: Routes, keys: Keys<Store>, limits: Limits, proxy: Proxy) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                local,
+                keys,
+                limits,
+                proxy,
+            }),
+        }
+    }
+}
+
+impl Service<Request<Body>> for Gateway {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.handle(request).await) })
+    }
+}
+
+impl Inner {
+    async fn handle(&self, request: Request<Body>) -> Response<Body> {
+        let _permit = match self.limits.admit() {
+            Ok(permit) => permit,
+            Err(error) => {
+                tracing::warn!(path = request.uri().path(), "call shed: too many in flight");
+                return error.into_response();
+            }
+        };
+        let result = match self.limits.deadline(request.headers()) {
+            Some(deadline) => tokio::time::timeout(deadline, self.route(request))
+                .await
+                .unwrap_or(Err(GatewayError::DeadlineExceeded(deadline))),
+            None => self.route(request).await,
+        };
+        result.unwrap_or_else(|error| {
+            tracing::debug!(%error, "call refused");
+            error.into_response()
+        })
+    }
+
+    async fn route(&self, mut request: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        request.headers_mut().retain_mesh_free();
+        let path = request.uri().path().to_string();
+        if OPEN_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            return Ok(self.local(request).await);
+        }
+        let verified = auth::authenticate(&self.keys, request.headers()).await?;
+        self.limits.check_rate(&verified.identity.key)?;
+        if path.starts_with(LOCAL_PREFIX) {
+            request
+                .extensions_mut()
+                .insert(Caller::User(verified.identity.clone()));
+            request.extensions_mut().insert::<Verified>(verified);
+            return Ok(self.local(request).await);
+        }
+        let upstream = self.proxy.resolve(&path)?;
+        self.proxy
+            .forward(upstream, request, &verified.identity)
+            .await
+    }
+
+    async fn local(&self, request: Request<Body>) -> Response<Body> {
+        match self.local.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The generic proxy against a fake upstream: identity and credential
+//! headers, bidirectional streaming, upstream health, deadlines, the
+//! in-flight limit and the per-key rate limit.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{App, INTERNAL_TOKEN, Upstream, authed, to_path};
+use futures::{SinkExt, StreamExt};
+use p06_proto::{
+    gateway::v1::{WhoAmIRequest, access_client::AccessClient},
+    localities::v1::{GetUnitRequest, ListUnitsRequest, localities_client::LocalitiesClient},
+};
+use std::time::Duration;
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+#[tokio::test]
+async fn forwards_identity_streams_and_health() {
+    let upstream = Upstream::start().await;
+    let app = App::start(|c| c.localities_url = upstream.url.clone()).await;
+
+    // Unary: the upstream sees the verified identity and the internal
+    // credential, never the caller's key or forged mesh headers.
+    let mut localities = LocalitiesClient::new(app.channel.clone());
+    let mut request = authed(
+        GetUnitRequest {
+            name: "units/p01".into(),
+        },
+        &app.admin,
+    );
+    request
+        .metadata_mut()
+        .insert("x-p06-forged", "yes".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-p06-caller-role", "VIEWER".parse().unwrap());
+    let status = localities.get_unit(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let me = AccessClient::new(app.channel.clone())
+        .who_am_i(authed(WhoAmIRequest {}, &app.admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let expected = format!(
+        "key={} unit=units/wg06 role=ADMIN token={INTERNAL_TOKEN} authorization=absent forged=absent",
+        me.api_key
+    );
+    assert!(
+        status.message().starts_with(&expected),
+        "{}",
+        status.message()
+    );
+
+    // Bidirectional streaming: each request is answered before the next is sent.
+    let mut reflection = ServerReflectionClient::new(to_path(
+        app.channel.clone(),
+        "/p06.localities.v1.Echo/ServerReflectionInfo",
+    ));
+    let (mut sender, receiver) = futures::channel::mpsc::channel(1);
+    let mut responses = reflection
+        .server_reflection_info(authed(receiver, &app.admin))
+        .await
+        .unwrap()
+        .into_inner();
+    for symbol in ["grpc.health.v1.Health", "grpc.health.v1.HealthCheckRequest"] {
+        let request = ServerReflectionRequest {
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+            ..Default::default()
+        };
+        sender.send(request).await.unwrap();
+        let response = responses.next().await.unwrap().unwrap().message_response;
+        assert!(
+            matches!(response, Some(MessageResponse::FileDescriptorResponse(_))),
+            "{response:?}"
+        );
+    }
+    drop(sender);
+    assert!(responses.next().await.is_none());
+
+    // Health: the upstream's public service turns SERVING once polled.
+    let mut health = HealthClient::new(app.channel.clone());
+    let request = HealthCheckRequest {
+        service: "p06.localities.v1.Localities".into(),
+    };
+    let mut watch = health.watch(request).await.unwrap().into_inner();
+    let serving = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(update)) = watch.next().await {
+            if update.status() == ServingStatus::Serving {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(serving, Ok(true));
+    drop(watch);
+    upstream.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deadline_exceeded() {
+    let upstream = Upstream::start().await;
+    let app = App::start(|c| {
+        c.localities_url = upstream.url.clone();
+        c.request_timeout_ms = 300;
+    })
+    .await;
+    let mut localities = LocalitiesClient::new(app.channel.clone());
+    let status = localities
+        .list_units(authed(ListUnitsRequest::default(), &app.admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    upstream.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn in_flight_limit_sheds_load() {
+    let upstream = Upstream::start().await;
+    let app = App::start(|c| {
+        c.localities_url = upstream.url.clone();
+        c.max_concurrent_requests = 1;
+    })
+    .await;
+    let mut localities = LocalitiesClient::new(app.channel.clone());
+    let mut slow = localities.clone();
+    let request = authed(ListUnitsRequest::default(), &app.admin);
+    let in_flight = tokio::spawn(async move { slow.list_units(request).await });
+    upstream.entered.notified().await;
+    let status = localities
+        .get_unit(authed(GetUnitRequest::default(), &app.admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    upstream.release.notify_one();
+    let released = in_flight.await.unwrap().unwrap_err();
+    assert_eq!(
+        (released.code(), released.message()),
+        (Code::NotFound, "released")
+    );
+    upstream.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_per_key() {
+    let app = App::start(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 2;
+    })
+    .await;
+    let mut access = AccessClient::new(app.channel.clone());
+    for _ in 0..2 {
+        access
+            .who_am_i(authed(WhoAmIRequest {}, &app.admin))
+            .await
+            .unwrap();
+    }
+    let status = access
+        .who_am_i(authed(WhoAmIRequest {}, &app.admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status
+            .message()
+            .starts_with("rate limit exceeded for apiKeys/"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().ends_with(": 1 requests/s"),
+        "{}",
+        status.message()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn down_upstream_is_unavailable() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = App::start(|c| c.localities_url = url).await;
+    let mut localities = LocalitiesClient::new(app.channel.clone());
+    let status = localities
+        .get_unit(authed(GetUnitRequest::default(), &app.admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("upstream p06.localities unavailable"),
+        "{}",
+        status.message()
+    );
+    let mut health = HealthClient::new(app.channel.clone());
+    let request = HealthCheckRequest {
+        service: "p06.localities.v1.Localities".into(),
+    };
+    let response = health.check(request).await.unwrap().into_inner();
+    assert_eq!(response.status(), ServingStatus::NotServing);
+    app.stop().await;
+}
