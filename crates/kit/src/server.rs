@@ -8,8 +8,7 @@ use crate::{
     trace_context::TraceLayer,
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::Routes;
+use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// Serves `routes` (plus gRPC health) on `listener` until `shutdown`, then
@@ -35,7 +34,7 @@ pub async fn serve_internal(
         .layer(TraceLayer)
         .layer(InternalAuthLayer::new(internal_token))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+        .serve_with_incoming_shutdown(incoming(listener), {
             let shutdown = shutdown.clone();
             let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
             async move {
@@ -45,6 +44,12 @@ pub async fn serve_internal(
             }
         });
     drain_bounded(name, server, shutdown).await
+}
+
+/// The connections of a pre-bound listener, with Nagle's algorithm off so
+/// small gRPC frames are not held back waiting for ACKs.
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Runs a server future; once `shutdown` fires it gets [`DRAIN_TIMEOUT`] to

@@ -28,7 +28,6 @@ use p06_kit::{Role, Shutdown, server::drain_bounded, trace_context::TraceLayer};
 use p06_proto::gateway::v1::access_server::AccessServer;
 use store::{KeyStore, Store};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 
 /// The gateway's configuration (see `p06_kit::config` for how it is loaded).
@@ -97,7 +96,7 @@ pub async fn serve(
     tracing::info!(addr = ?listener.local_addr().ok(), routed = ?routed, "gateway serving");
     let server = tonic::transport::Server::builder()
         .layer(TraceLayer)
-        .serve_with_incoming_shutdown(gateway, TcpListenerStream::new(listener), {
+        .serve_with_incoming_shutdown(gateway, p06_kit::server::incoming(listener), {
             let shutdown = shutdown.clone();
             async move { shutdown.wait().await }
         });
