@@ -180,6 +180,15 @@ fn provinces(data: &mut ReferenceData) -> Result<(IdsByCode, IdsByCode), RefData
     Ok((old_ids, new_ids))
 }
 
+fn province_id<'a>(
+    ids: &'a IdsByCode,
+    code: &str,
+    file: &'static str,
+) -> Result<&'a String, RefDataError> {
+    ids.get(code)
+        .ok_or_else(|| err(file, format!("unknown province {code}")))
+}
+
 fn districts_and_communes(
     data: &mut ReferenceData,
     old_provinces: &HashMap<String, String>,
@@ -196,12 +205,7 @@ fn districts_and_communes(
     for r in rows("districts_pre-2025-07-01.csv", DISTRICTS)? {
         let (province, code, name, category) =
             (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
-        let parent = old_provinces.get(&province).ok_or_else(|| {
-            err(
-                "districts_pre-2025-07-01.csv",
-                format!("unknown province {province}"),
-            )
-        })?;
+        let parent = province_id(old_provinces, &province, "districts_pre-2025-07-01.csv")?;
         let id = derive_id(UnitKind::District, &code, None);
         let successor = province_successor
             .get(parent.as_str())
@@ -244,12 +248,7 @@ fn districts_and_communes(
     for r in rows("communes_2025-07-01.csv", COMMUNES_NEW)? {
         let (province, code, name, category) =
             (field(&r, 0), field(&r, 1), field(&r, 2), field(&r, 3));
-        let parent = new_provinces.get(&province).ok_or_else(|| {
-            err(
-                "communes_2025-07-01.csv",
-                format!("unknown province {province}"),
-            )
-        })?;
+        let parent = province_id(new_provinces, &province, "communes_2025-07-01.csv")?;
         let id = derive_id(UnitKind::Commune, &code, start);
         data.units.push(admin_unit(
             id,

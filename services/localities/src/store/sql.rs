@@ -85,6 +85,19 @@ macro_rules! record {
     }};
 }
 
+/// A conditional write: when exactly one row changed, records it and
+/// commits; evaluates to whether it did (otherwise the transaction rolls back).
+macro_rules! commit_if_one {
+    ($tx:expr, $done:expr, $m:expr, $action:expr, $resource:expr, $result:expr) => {{
+        let one = $done == 1;
+        if one {
+            record!($tx, $m, $action, $resource, $result);
+            $tx.commit().await?;
+        }
+        one
+    }};
+}
+
 /// Inserts one unit inside a transaction; evaluates to a `sqlx::Result`.
 macro_rules! insert_unit {
     ($tx:expr, $u:expr, $at:expr) => {
@@ -439,17 +452,14 @@ impl LocalityStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if done == 1 {
-                record!(
-                    tx,
-                    m,
-                    "update_unit",
-                    format!("units/{}", u.id),
-                    u.id.clone()
-                );
-                tx.commit().await?;
-            }
-            done == 1
+            commit_if_one!(
+                tx,
+                done,
+                m,
+                "update_unit",
+                format!("units/{}", u.id),
+                u.id.clone()
+            )
         });
         let current = self
             .get_unit(&u.id)
@@ -605,17 +615,14 @@ impl LocalityStore for SqlStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if done == 1 {
-                record!(
-                    tx,
-                    m,
-                    "update_contacts",
-                    format!("units/{}/contacts", c.unit_id),
-                    c.unit_id.clone()
-                );
-                tx.commit().await?;
-            }
-            done == 1
+            commit_if_one!(
+                tx,
+                done,
+                m,
+                "update_contacts",
+                format!("units/{}/contacts", c.unit_id),
+                c.unit_id.clone()
+            )
         });
         let current = self.get_contacts(&c.unit_id).await?;
         match current {
