@@ -17,6 +17,15 @@ fn up_answers_restarts_on_the_same_data_and_stops_cleanly() {
 
     let hanoi = ok(p06(&gateway, &key, &["units", "get", "p01"]));
     assert!(hanoi.contains("Thành phố Hà Nội"), "{hanoi}");
+    // By official code, read on a date: 15 was Yên Bái, then Lào Cai.
+    let by_code = ok(p06(&gateway, &key, &["units", "get", "01"]));
+    assert!(by_code.contains("units/p01"), "{by_code}");
+    let lao_cai = ok(p06(
+        &gateway,
+        &key,
+        &["units", "get", "15", "--date", "2025-07-02"],
+    ));
+    assert!(lao_cai.contains("Tỉnh Lào Cai"), "{lao_cai}");
     let listed = ok(p06(
         &gateway,
         &key,

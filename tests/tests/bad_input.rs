@@ -161,6 +161,45 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         .into_inner();
     assert_eq!(finance.valid_until, "", "the failed merge ended nothing");
 
+    // A new successor with a parent that does not exist: named, nothing ended.
+    let merge = pb::MergeUnitsRequest {
+        sources: vec!["units/m-finance".into()],
+        new_successor: Some(pb::Unit {
+            parent: "units/nowhere".into(),
+            ..agency("KT9")
+        }),
+        effective_date: "2026-01-01".into(),
+        ..Default::default()
+    };
+    let err = client.merge_units(merge).await.unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "new_successor.parent"),
+        "{err:?}"
+    );
+    let finance = client
+        .get_unit(pb::GetUnitRequest {
+            name: "units/m-finance".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(finance.valid_until, "");
+
+    // A hostile filter is refused, not a crash.
+    let deep = format!("{}kind = PROVINCE{}", "(".repeat(500), ")".repeat(500));
+    let err = client
+        .list_units(pb::ListUnitsRequest {
+            filter: deep,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "filter")
+    );
+
     // A page token made for another filter is refused.
     let first = client
         .list_units(pb::ListUnitsRequest {
@@ -212,7 +251,7 @@ async fn updates_check_the_etag_and_merges_are_idempotent() {
     let mask = prost_types::FieldMask {
         paths: vec!["english_name".into()],
     };
-    let update = |etag: &str| pb::UpdateUnitRequest {
+    let update = |etag: &str, request_id: &str| pb::UpdateUnitRequest {
         unit: Some(pb::Unit {
             name: created.name.clone(),
             english_name: "Test agency".into(),
@@ -220,14 +259,26 @@ async fn updates_check_the_etag_and_merges_are_idempotent() {
             ..Default::default()
         }),
         update_mask: Some(mask.clone()),
+        request_id: request_id.into(),
     };
     let updated = client
-        .update_unit(update(&created.etag))
+        .update_unit(update(&created.etag, "rename-kt4"))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(updated.english_name, "Test agency");
-    let stale = client.update_unit(update(&created.etag)).await.unwrap_err();
+    // A retry of the same update returns the unit instead of an etag error...
+    let retried = client
+        .update_unit(update(&created.etag, "rename-kt4"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.etag, updated.etag);
+    // ...while a new update from the stale etag is refused.
+    let stale = client
+        .update_unit(update(&created.etag, ""))
+        .await
+        .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
 
     // Merge into a new successor, retried with the same request id.

@@ -27,6 +27,7 @@ fn contacts(unit: &str, url: &str, etag: &str) -> pb::UpdateContactsRequest {
             ..Default::default()
         }),
         update_mask: None,
+        request_id: String::new(),
     }
 }
 
@@ -78,6 +79,33 @@ async fn a_unit_manages_its_own_contacts() {
         .unwrap()
         .into_inner();
     assert_eq!(own.webhook.unwrap().secrets.len(), 1);
+
+    // Without a mask, only the sections sent are replaced.
+    let email_only = pb::UpdateContactsRequest {
+        contacts: Some(pb::Contacts {
+            name: "units/p01/contacts".into(),
+            email: Some(pb::EmailEndpoint {
+                addresses: vec!["vp@hanoi.gov.vn".into()],
+                enabled: true,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let written = client
+        .update_contacts(email_only)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        written.webhook.clone().unwrap().url,
+        "https://hooks.hanoi.gov.vn/p06",
+        "webhook kept"
+    );
+    assert_eq!(
+        written.email.clone().unwrap().addresses,
+        vec!["vp@hanoi.gov.vn".to_string()]
+    );
 
     // A stale etag is refused; the current one is accepted.
     let err = client

@@ -43,6 +43,30 @@ async fn acceptance(stack: &TestStack) {
         count(&mut client, "kind = DISTRICT", "2024-06-01").await,
         696
     );
+    // `!=` keeps units that have no parent at all (57 provinces and 6
+    // centrally-run cities before the reform; none has a parent).
+    assert_eq!(
+        count(&mut client, "kind = PROVINCE", "2024-06-01").await,
+        57
+    );
+    assert_eq!(
+        count(
+            &mut client,
+            "kind = PROVINCE AND parent != \"units/p01\"",
+            "2024-06-01"
+        )
+        .await,
+        57
+    );
+    assert_eq!(
+        count(
+            &mut client,
+            "kind = DISTRICT AND parent = \"units/p01\"",
+            "2024-06-01"
+        )
+        .await,
+        30
+    );
 
     // Hà Giang (02) merged into Tuyên Quang on 2025-07-01.
     let resolved = client

@@ -36,10 +36,14 @@ pub enum UnitsCommand {
         #[arg(long, default_value_t = 0)]
         limit: usize,
     },
-    /// Show one unit: `p06 units get p01` or `units/p15-2025`.
+    /// Show one unit: by id (`p01`, `units/p15-2025`) or by official code
+    /// (`01`, read on --date: 2 digits provincial, 3 district, 5 communal).
     Get {
-        /// Unit id or name.
+        /// Unit id, name or code.
         unit: String,
+        /// The date a code is read on (default today).
+        #[arg(long)]
+        date: Option<String>,
     },
     /// Find the unit that bore a code on a date: `p06 units lookup 15 --level provincial --date 2024-06-01`.
     Lookup {
@@ -169,13 +173,29 @@ pub async fn run(args: &ClientArgs, command: UnitsCommand) -> anyhow::Result<()>
                 request.page_token = page.next_page_token;
             }
         }
-        UnitsCommand::Get { unit } => {
-            let u = client
-                .get_unit(pb::GetUnitRequest { name: name(&unit) })
-                .await
-                .map_err(describe)?
-                .into_inner();
-            println!("{}", details(&u));
+        UnitsCommand::Get { unit, date } => {
+            let level = match unit.len() {
+                2 => Some(pb::UnitLevel::Provincial),
+                3 => Some(pb::UnitLevel::District),
+                5 => Some(pb::UnitLevel::Communal),
+                _ => None,
+            };
+            let u = match level.filter(|_| unit.bytes().all(|b| b.is_ascii_digit())) {
+                Some(level) => {
+                    let request = pb::LookupUnitRequest {
+                        code: unit,
+                        level: level as i32,
+                        date: date.unwrap_or_default(),
+                    };
+                    client.lookup_unit(request).await
+                }
+                None => {
+                    client
+                        .get_unit(pb::GetUnitRequest { name: name(&unit) })
+                        .await
+                }
+            };
+            println!("{}", details(&u.map_err(describe)?.into_inner()));
         }
         UnitsCommand::Lookup { code, level, date } => {
             let level =

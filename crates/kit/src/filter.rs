@@ -178,10 +178,19 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
     Ok(out)
 }
 
+/// Longest filter accepted, in bytes.
+pub const MAX_LEN: usize = 2048;
+/// Deepest nesting of parentheses and NOT accepted.
+pub const MAX_DEPTH: usize = 16;
+/// Most comparisons accepted in one filter.
+pub const MAX_COMPARISONS: usize = 64;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
+    depth: usize,
+    comparisons: usize,
 }
 
 impl Parser {
@@ -231,15 +240,28 @@ impl Parser {
         })
     }
 
+    fn nested<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, FilterError>,
+    ) -> Result<T, FilterError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("nested more than {MAX_DEPTH} levels deep"));
+        }
+        self.depth += 1;
+        let out = inner(self);
+        self.depth -= 1;
+        out
+    }
+
     fn factor(&mut self) -> Result<Filter, FilterError> {
         if self.is_word("NOT") || self.peek() == Some(&Tok::Minus) {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.factor()?)));
+            return self.nested(|p| Ok(Filter::Not(Box::new(p.factor()?))));
         }
         match self.peek().cloned() {
             Some(Tok::LParen) => {
                 self.pos += 1;
-                let inner = self.expr()?;
+                let inner = self.nested(Self::expr)?;
                 if self.peek() != Some(&Tok::RParen) {
                     return self.err("expected )");
                 }
@@ -257,6 +279,10 @@ impl Parser {
                     _ => return self.err(format!("expected a value after {field:?}")),
                 };
                 self.pos += 1;
+                self.comparisons += 1;
+                if self.comparisons > MAX_COMPARISONS {
+                    return self.err(format!("more than {MAX_COMPARISONS} comparisons"));
+                }
                 Ok(Filter::Cmp { field, op, value })
             }
             Some(_) => self.err("expected a comparison such as kind = PROVINCE"),
@@ -270,11 +296,19 @@ pub fn parse(input: &str) -> Result<Option<Filter>, FilterError> {
     if input.trim().is_empty() {
         return Ok(None);
     }
+    if input.len() > MAX_LEN {
+        return Err(FilterError {
+            message: format!("longer than {MAX_LEN} bytes"),
+            position: MAX_LEN,
+        });
+    }
     let toks = lex(input)?;
     let mut p = Parser {
         toks,
         pos: 0,
         end: input.len(),
+        depth: 0,
+        comparisons: 0,
     };
     let f = p.expr()?;
     if p.peek().is_some() {
@@ -408,6 +442,29 @@ mod tests {
         assert!(parse("kind = \"open").is_err());
         assert!(parse("= x").is_err());
         assert_eq!(parse("   ").unwrap(), None);
+    }
+
+    #[test]
+    fn hostile_filters_are_refused_not_overflowed() {
+        let deep = format!("{}a = 1{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep).unwrap_err().message.contains("longer"));
+        assert!(parse(&deep[..MAX_LEN]).is_err());
+        let nested = format!(
+            "{}a = 1{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert!(parse(&nested).unwrap_err().message.contains("nested"));
+        let nots = format!("{}a = 1", "NOT ".repeat(MAX_DEPTH + 1));
+        assert!(parse(&nots).is_err());
+        let wide = vec!["a = 1"; MAX_COMPARISONS + 1].join(" OR ");
+        assert!(parse(&wide).unwrap_err().message.contains("comparisons"));
+        let ok = format!(
+            "{}a = 1{}",
+            "(".repeat(MAX_DEPTH - 1),
+            ")".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -74,7 +74,15 @@ pub async fn escalation_chain<S: LocalityStore>(
         if chain.len() >= MAX_HOPS || chain.iter().any(|u| u.id == supervisor) || supervisor == id {
             break;
         }
-        let (next, _) = resolve_successor(store, &supervisor, date).await?;
+        let next = match resolve_successor(store, &supervisor, date).await {
+            Ok((next, _)) => next,
+            Err(LocalitiesError::FailedPrecondition(_, reason, message)) => {
+                // The chain stops where nobody holds the supervisor's role.
+                tracing::warn!(unit = id, supervisor = %supervisor, reason, %message, "escalation chain cut short");
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         if chain.iter().any(|u| u.id == next.id) || next.id == id {
             break;
         }

@@ -38,6 +38,20 @@ impl LocalitiesError {
     }
 }
 
+impl LocalitiesError {
+    /// A store error for a request whose unit fields sit under `prefix`
+    /// ("unit", "new_successor"): a bad parent or supervisor is reported as
+    /// `prefix.parent` / `prefix.supervisor`.
+    pub fn from_store_in(e: StoreError, prefix: &str) -> Self {
+        match e {
+            StoreError::Invalid(field @ ("parent" | "supervisor"), message) => {
+                Self::invalid(format!("{prefix}.{field}"), message)
+            }
+            other => other.into(),
+        }
+    }
+}
+
 impl From<StoreError> for LocalitiesError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -73,6 +73,10 @@ pub(super) async fn update<S: LocalityStore>(
             .require(&[Role::Admin], "UpdateContacts for another unit")
             .map_err(LocalitiesError::PermissionDenied)?;
     }
+    let m = api.mutation(caller, "UpdateContacts", &req.request_id)?;
+    if api.replay(&m).await?.is_some() {
+        return Ok(contacts_to_pb(current(api, unit).await?, true));
+    }
     let mut contacts = current(api, unit).await?;
     let etag = format!("\"{}\"", contacts.version);
     if !patch.etag.is_empty() && patch.etag != etag {
@@ -86,7 +90,9 @@ pub(super) async fn update<S: LocalityStore>(
         .map(|m| m.paths.clone())
         .unwrap_or_default();
     if paths.is_empty() {
-        paths = vec!["webhook".into(), "email".into()];
+        // AIP-134: without a mask, replace the sections the request carries.
+        paths.extend(patch.webhook.as_ref().map(|_| "webhook".to_string()));
+        paths.extend(patch.email.as_ref().map(|_| "email".to_string()));
     }
     for path in &paths {
         match path.as_str() {
@@ -115,7 +121,6 @@ pub(super) async fn update<S: LocalityStore>(
     contacts
         .validate()
         .map_err(|(field, message)| LocalitiesError::invalid(field, message))?;
-    let m = api.mutation(caller, "UpdateContacts", "")?;
     let written = api.store.put_contacts(&contacts, &m).await?;
     tracing::info!(unit, by = %m.actor, "contacts updated");
     Ok(contacts_to_pb(written, true))

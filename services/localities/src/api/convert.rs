@@ -120,9 +120,23 @@ pub fn unit_to_pb(u: Unit) -> pb::Unit {
     }
 }
 
-/// A proto unit to create → domain, with its id given or derived. Field
-/// paths in errors are prefixed with `prefix` ("unit", "new_successor").
-pub fn new_unit(prefix: &str, u: &pb::Unit, id: &str) -> Result<NewUnit> {
+/// Where a unit to create sits in its request, for error field paths.
+pub struct UnitFields<'a> {
+    /// The unit's field ("unit", "new_successor").
+    pub prefix: &'a str,
+    /// The id's field ("unit_id", "new_successor_id").
+    pub id_field: &'a str,
+}
+
+/// A proto unit to create → domain, with its id given or derived (after
+/// `default_from` fills an empty `valid_from`).
+pub fn new_unit(
+    at: UnitFields<'_>,
+    u: &pb::Unit,
+    id: &str,
+    default_from: Option<chrono::NaiveDate>,
+) -> Result<NewUnit> {
+    let prefix = at.prefix;
     let f = |name: &str| format!("{prefix}.{name}");
     let kind = kind_from_pb(&f("kind"), u.kind)?;
     let level = match level_from_pb(&f("level"), u.level)? {
@@ -131,7 +145,9 @@ pub fn new_unit(prefix: &str, u: &pb::Unit, id: &str) -> Result<NewUnit> {
             LocalitiesError::invalid(f("level"), format!("is required for kind {kind}"))
         })?,
     };
-    let valid_from = dates::parse_opt(&f("valid_from"), &u.valid_from).map_err(status_field)?;
+    let valid_from = dates::parse_opt(&f("valid_from"), &u.valid_from)
+        .map_err(status_field)?
+        .or(default_from);
     let valid_until = dates::parse_opt(&f("valid_until"), &u.valid_until).map_err(status_field)?;
     if u.code.trim().is_empty() {
         return Err(LocalitiesError::invalid(f("code"), "must not be empty"));
@@ -156,7 +172,7 @@ pub fn new_unit(prefix: &str, u: &pb::Unit, id: &str) -> Result<NewUnit> {
     };
     unit.validate().map_err(|(field, message)| {
         let field = if field == "unit_id" {
-            field.to_string()
+            at.id_field.to_string()
         } else {
             field.replacen("unit", prefix, 1)
         };

@@ -47,7 +47,11 @@ fn column(field: &str, op: Op, value: &str) -> Result<(String, SqlValue), Status
             } else {
                 value
             };
-            Ok((format!("{field}_id"), SqlValue::Text(id.into())))
+            // COALESCE so that `parent != x` keeps units without a parent.
+            Ok((
+                format!("COALESCE({field}_id, '')"),
+                SqlValue::Text(id.into()),
+            ))
         }
         other => Err(p06_kit::errors::invalid_argument(
             "filter",

@@ -59,12 +59,34 @@ impl<S: LocalityStore> LocalitiesApi<S> {
                 "must be at most 128 characters",
             ));
         }
+        let actor = actor(caller);
+        // Request ids are the caller's: two callers may pick the same one.
+        let request_id = Some(request_id)
+            .filter(|r| !r.is_empty())
+            .map(|r| format!("{actor}/{r}"));
         Ok(Mutation {
-            actor: actor(caller),
+            actor,
             method,
-            request_id: Some(request_id.to_string()).filter(|r| !r.is_empty()),
+            request_id,
             at: self.clock.now(),
         })
+    }
+
+    /// The recorded result of this mutation's request id, if it was served.
+    async fn replay(&self, m: &Mutation) -> Result<Option<String>> {
+        match &m.request_id {
+            Some(rid) => Ok(self.store.recall(m.method, rid).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// A failed write whose request id was meanwhile served by a concurrent
+    /// retry yields that first result; otherwise the error.
+    async fn replay_or(&self, m: &Mutation, error: LocalitiesError) -> Result<String> {
+        match self.replay(m).await? {
+            Some(result) => Ok(result),
+            None => Err(error),
+        }
     }
 
     async fn unit(&self, id: &str) -> Result<pb::Unit> {
@@ -76,13 +98,12 @@ impl<S: LocalityStore> LocalitiesApi<S> {
         Ok(unit_to_pb(unit))
     }
 
-    async fn merge_response(
-        &self,
-        successor: &str,
-        sources: &[&str],
-    ) -> Result<pb::MergeUnitsResponse> {
+    /// Rebuilds a MergeUnits response from its recorded result
+    /// ("successor<-source,source").
+    async fn merge_response(&self, result: &str) -> Result<pb::MergeUnitsResponse> {
+        let (successor, sources) = result.split_once("<-").unwrap_or((result, ""));
         let mut ended = Vec::new();
-        for s in sources {
+        for s in sources.split(',').filter(|s| !s.is_empty()) {
             ended.push(self.unit(s).await?);
         }
         Ok(pb::MergeUnitsResponse {
@@ -167,27 +188,30 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         admin_only(caller, "CreateUnit")?;
         let req = request.get_ref();
         let m = self.mutation(caller, "CreateUnit", &req.request_id)?;
-        if let Some(rid) = &m.request_id
-            && let Some(id) = self
-                .store
-                .recall(m.method, rid)
-                .await
-                .map_err(LocalitiesError::from)?
-        {
+        if let Some(id) = self.replay(&m).await? {
             return Ok(Response::new(self.unit(&id).await?));
         }
         let proto = req
             .unit
             .as_ref()
             .ok_or_else(|| LocalitiesError::invalid("unit", "is required"))?;
-        let unit = new_unit("unit", proto, &req.unit_id)?;
-        let created = self
-            .store
-            .create_unit(&unit, &m)
-            .await
-            .map_err(LocalitiesError::from)?;
-        tracing::info!(unit = %created.id, by = %m.actor, "unit created");
-        Ok(Response::new(unit_to_pb(created)))
+        let fields = convert::UnitFields {
+            prefix: "unit",
+            id_field: "unit_id",
+        };
+        let unit = new_unit(fields, proto, &req.unit_id, None)?;
+        match self.store.create_unit(&unit, &m).await {
+            Ok(created) => {
+                tracing::info!(unit = %created.id, by = %m.actor, "unit created");
+                Ok(Response::new(unit_to_pb(created)))
+            }
+            Err(e) => {
+                let id = self
+                    .replay_or(&m, LocalitiesError::from_store_in(e, "unit"))
+                    .await?;
+                Ok(Response::new(self.unit(&id).await?))
+            }
+        }
     }
 
     async fn update_unit(
@@ -197,7 +221,10 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         let caller = Caller::of(&request)?;
         admin_only(caller, "UpdateUnit")?;
         let req = request.get_ref();
-        let m = self.mutation(caller, "UpdateUnit", "")?;
+        let m = self.mutation(caller, "UpdateUnit", &req.request_id)?;
+        if let Some(id) = self.replay(&m).await? {
+            return Ok(Response::new(self.unit(&id).await?));
+        }
         let patch = req
             .unit
             .as_ref()
@@ -290,18 +317,8 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         admin_only(caller, "MergeUnits")?;
         let req = request.get_ref();
         let m = self.mutation(caller, "MergeUnits", &req.request_id)?;
-        if let Some(rid) = &m.request_id
-            && let Some(result) = self
-                .store
-                .recall(m.method, rid)
-                .await
-                .map_err(LocalitiesError::from)?
-        {
-            let (successor, sources) = result.split_once("<-").unwrap_or((&result, ""));
-            let sources: Vec<&str> = sources.split(',').filter(|s| !s.is_empty()).collect();
-            return Ok(Response::new(
-                self.merge_response(successor, &sources).await?,
-            ));
+        if let Some(result) = self.replay(&m).await? {
+            return Ok(Response::new(self.merge_response(&result).await?));
         }
         if req.sources.is_empty() {
             return Err(
@@ -322,20 +339,17 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         let successor = match (req.successor.is_empty(), &req.new_successor) {
             (false, None) => Successor::Existing(unit_id("successor", &req.successor)?.to_string()),
             (true, Some(new)) => {
-                let mut unit = new_unit("new_successor", new, &req.new_successor_id)?;
-                if unit.valid_from.is_some_and(|f| f != effective) {
+                let fields = convert::UnitFields {
+                    prefix: "new_successor",
+                    id_field: "new_successor_id",
+                };
+                let unit = new_unit(fields, new, &req.new_successor_id, Some(effective))?;
+                if unit.valid_from != Some(effective) {
                     return Err(LocalitiesError::invalid(
                         "new_successor.valid_from",
                         "must be empty or equal to effective_date",
                     )
                     .into());
-                }
-                if unit.valid_from.is_none() {
-                    unit.valid_from = Some(effective);
-                    if req.new_successor_id.is_empty() {
-                        unit.id =
-                            crate::domain::unit::derive_id(unit.kind, &unit.code, unit.valid_from);
-                    }
                 }
                 Successor::New(unit)
             }
@@ -352,11 +366,15 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
             successor,
             effective,
         };
-        let outcome = self
-            .store
-            .merge_units(&merge, &m)
-            .await
-            .map_err(LocalitiesError::from)?;
+        let outcome = match self.store.merge_units(&merge, &m).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let result = self
+                    .replay_or(&m, LocalitiesError::from_store_in(e, "new_successor"))
+                    .await?;
+                return Ok(Response::new(self.merge_response(&result).await?));
+            }
+        };
         tracing::info!(successor = %outcome.successor.id, sources = ?merge.sources, %effective, by = %m.actor, "units merged");
         Ok(Response::new(pb::MergeUnitsResponse {
             successor: Some(unit_to_pb(outcome.successor)),

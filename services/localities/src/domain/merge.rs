@@ -23,6 +23,16 @@ pub fn check(
         ));
     }
     for s in sources {
+        if s.valid_from.is_some_and(|from| from >= effective) {
+            return Err((
+                "effective_date",
+                "SOURCE_STARTS_LATER",
+                format!(
+                    "units/{} comes into force on or after {effective}, so it cannot end before it",
+                    s.id
+                ),
+            ));
+        }
         if !s.active_on(effective) {
             return Err((
                 "sources",

@@ -99,8 +99,7 @@ async fn suite<S: LocalityStore>(store: S) {
         };
         q.after = Some((last.code.clone(), last.id.clone()));
     }
-    let mut unique = seen.clone();
-    unique.dedup();
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
     assert_eq!((seen.len(), unique.len()), (63, 63));
 
     // Codes are reused: 15 is Yên Bái before, Lào Cai after.
@@ -169,7 +168,7 @@ async fn suite<S: LocalityStore>(store: S) {
         store
             .create_unit(&orphan, &mutation("CreateUnit", None))
             .await,
-        Err(StoreError::Invalid("unit.parent", _))
+        Err(StoreError::Invalid("parent", _))
     ));
     assert!(
         store.get_unit("g-t2").await.unwrap().is_none(),
@@ -232,6 +231,25 @@ async fn suite<S: LocalityStore>(store: S) {
         .unwrap();
     assert_eq!(outcome.successor.predecessors, vec!["g-t1".to_string()]);
     assert_eq!(outcome.ended[0].valid_until, Some(day(2025, 12, 31)));
+
+    // Two merges racing to end the same source: exactly one wins.
+    for id in ["g-r1", "g-r2", "g-r3"] {
+        let mut u = new_unit(id, None);
+        u.code = id.to_uppercase();
+        store
+            .create_unit(&u, &mutation("CreateUnit", None))
+            .await
+            .unwrap();
+    }
+    let race = |successor: &str| Merge {
+        sources: vec!["g-r1".into()],
+        successor: Successor::Existing(successor.into()),
+        effective: day(2026, 3, 1),
+    };
+    let (to_r2, to_r3, m) = (race("g-r2"), race("g-r3"), mutation("MergeUnits", None));
+    let (a, b) = tokio::join!(store.merge_units(&to_r2, &m), store.merge_units(&to_r3, &m));
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} / {b:?}");
+    assert_eq!(store.successors_of("g-r1").await.unwrap().len(), 1);
 
     // Contacts with versions.
     let contacts = Contacts {

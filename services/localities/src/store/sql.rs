@@ -124,6 +124,38 @@ macro_rules! insert_unit {
     };
 }
 
+/// Checks that a new unit's parent and supervisor exist, then inserts it;
+/// errors are `Invalid("parent" | "supervisor")` or `AlreadyExists`.
+macro_rules! insert_new_unit {
+    ($tx:expr, $unit:expr, $at:expr) => {{
+        for (field, reference) in [
+            ("parent", &$unit.parent_id),
+            ("supervisor", &$unit.supervisor_id),
+        ] {
+            if let Some(r) = reference {
+                let found: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
+                        .bind(r.clone())
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid(
+                        field,
+                        format!("units/{r} does not exist"),
+                    ));
+                }
+            }
+        }
+        insert_unit!($tx, $unit, $at).map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists($unit.id.clone())
+            } else {
+                StoreError::from(e)
+            }
+        })?;
+    }};
+}
+
 /// Fetches units by a WHERE clause over `units` with binds.
 macro_rules! fetch_units {
     ($exec:expr, $where:expr, $binds:expr) => {{
@@ -133,6 +165,28 @@ macro_rules! fetch_units {
             .await?;
         rows
     }};
+}
+
+/// Starting a transaction that will write. SQLite takes the write lock at
+/// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
+/// waits for other writers instead of failing with a busy snapshot.
+trait WritePool {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl WritePool for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
 }
 
 const UNIT_COLUMNS: &str = "id, code, kind, level, name_vi, name_en, category, parent_id, supervisor_id, valid_from, valid_until, version, created_at, updated_at";
@@ -391,32 +445,8 @@ impl LocalityStore for SqlStore {
 
     async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
         on_pool!(self, |pool, _Db| {
-            let mut tx = pool.begin().await?;
-            for (field, reference) in [
-                ("unit.parent", &unit.parent_id),
-                ("unit.supervisor", &unit.supervisor_id),
-            ] {
-                if let Some(r) = reference {
-                    let found: Option<String> =
-                        sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
-                            .bind(r.clone())
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if found.is_none() {
-                        return Err(StoreError::Invalid(
-                            field,
-                            format!("units/{r} does not exist"),
-                        ));
-                    }
-                }
-            }
-            insert_unit!(tx, unit, m.at).map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::AlreadyExists(unit.id.clone())
-                } else {
-                    e.into()
-                }
-            })?;
+            let mut tx = pool.begin_write().await?;
+            insert_new_unit!(tx, unit, m.at);
             record!(
                 tx,
                 m,
@@ -434,7 +464,7 @@ impl LocalityStore for SqlStore {
     async fn update_unit(&self, u: &Unit, expected: i64, m: &Mutation) -> StoreResult<Unit> {
         let search = fold(&format!("{} {}", u.name_vi, u.name_en));
         let updated = on_pool!(self, |pool, _Db| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE units SET name_vi = $1, name_en = $2, category = $3, search_name = $4, parent_id = $5, \
                  supervisor_id = $6, valid_until = $7, version = version + 1, updated_at = $8 WHERE id = $9 AND version = $10",
@@ -491,7 +521,7 @@ impl LocalityStore for SqlStore {
             Successor::New(u) => u.id.clone(),
         };
         on_pool!(self, |pool, _Db| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let rows = fetch_units!(&mut *tx, &source_where, &sources);
             let found: Vec<Unit> = rows
                 .into_iter()
@@ -520,21 +550,34 @@ impl LocalityStore for SqlStore {
             merge::check(&found, existing.as_ref(), mg.effective)
                 .map_err(|(f, r, msg)| StoreError::Precondition(f, r, msg))?;
             if let Successor::New(unit) = &mg.successor {
-                insert_unit!(tx, unit, m.at).map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::AlreadyExists(unit.id.clone())
-                    } else {
-                        e.into()
-                    }
-                })?;
+                insert_new_unit!(tx, unit, m.at);
+            } else {
+                sqlx::query(
+                    "UPDATE units SET version = version + 1, updated_at = $1 WHERE id = $2",
+                )
+                .bind(m.at)
+                .bind(successor_id.clone())
+                .execute(&mut *tx)
+                .await?;
             }
             for s in &mg.sources {
-                sqlx::query("UPDATE units SET valid_until = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-                    .bind(ends)
-                    .bind(m.at)
-                    .bind(s.clone())
-                    .execute(&mut *tx)
-                    .await?;
+                let version = found.iter().find(|u| &u.id == s).map_or(0, |u| u.version);
+                let ended = sqlx::query(
+                    "UPDATE units SET valid_until = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+                )
+                .bind(ends)
+                .bind(m.at)
+                .bind(s.clone())
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if ended != 1 {
+                    return Err(StoreError::Conflict {
+                        id: s.clone(),
+                        current: version,
+                    });
+                }
                 sqlx::query("INSERT INTO unit_lineage (predecessor_id, successor_id, effective_date, is_primary) VALUES ($1, $2, $3, $4)")
                     .bind(s.clone())
                     .bind(successor_id.clone())
@@ -588,7 +631,7 @@ impl LocalityStore for SqlStore {
         let secrets = serde_json::to_string(&c.webhook_secrets).unwrap_or_else(|_| "[]".into());
         let emails = serde_json::to_string(&c.email_addresses).unwrap_or_else(|_| "[]".into());
         let written = on_pool!(self, |pool, _Db| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
                 .bind(c.unit_id.clone())
                 .fetch_optional(&mut *tx)
@@ -650,7 +693,7 @@ impl LocalityStore for SqlStore {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         on_pool!(self, |pool, Db| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let loaded: Option<String> =
                 sqlx::query_scalar("SELECT value FROM meta WHERE key = 'reference_data'")
                     .fetch_optional(&mut *tx)
