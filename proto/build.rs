@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const PROTOS: &[&str] = &[
     "p06/localities/v1/localities.proto",
     "p06/gateway/v1/access.proto",
+    "p06/tasks/v1/tasks.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -22,3 +22,11 @@ pub mod gateway {
         tonic::include_proto!("p06.gateway.v1");
     }
 }
+
+/// `p06.tasks.v1`: directives, tasks, assignments.
+pub mod tasks {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("p06.tasks.v1");
+    }
+}

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod page;
 pub mod server;
 pub mod shutdown;
+pub mod sql;
 pub mod telemetry;
 pub mod trace_context;
 

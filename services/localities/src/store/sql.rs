@@ -13,52 +13,18 @@ use crate::{
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use p06_kit::{
-    db::{Backend, DbError, connect_postgres, connect_sqlite},
+    bind_values,
+    db::DbError,
     filter::SqlValue,
+    on_pool,
+    sql::{Pool, WritePool, escape_like, is_unique_violation, placeholders},
 };
-use sqlx::{AssertSqlSafe, FromRow, PgPool, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow, migrate::Migrator};
 
 /// A localities database.
 #[derive(Debug, Clone)]
-pub enum SqlStore {
-    /// Embedded SQLite.
-    Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
-}
-
-/// Runs `$body` with `$pool` bound to the concrete pool and `$db` to its
-/// database type.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident, $db:ident| $body:expr) => {
-        match $store {
-            SqlStore::Sqlite($pool) => {
-                #[allow(dead_code)]
-                type $db = sqlx::Sqlite;
-                $body
-            }
-            SqlStore::Postgres($pool) => {
-                #[allow(dead_code)]
-                type $db = sqlx::Postgres;
-                $body
-            }
-        }
-    };
-}
-
-/// Binds each value in order.
-macro_rules! bind_values {
-    ($query:expr, $values:expr) => {{
-        let mut q = $query;
-        for v in $values {
-            q = match v {
-                SqlValue::Text(s) => q.bind(s.clone()),
-                SqlValue::Int(i) => q.bind(*i),
-                SqlValue::Date(d) => q.bind(*d),
-            };
-        }
-        q
-    }};
+pub struct SqlStore {
+    pool: Pool,
 }
 
 /// Records the audit entry and the request id of a mutation.
@@ -167,28 +133,6 @@ macro_rules! fetch_units {
     }};
 }
 
-/// Starting a transaction that will write. SQLite takes the write lock at
-/// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
-/// waits for other writers instead of failing with a busy snapshot.
-trait WritePool {
-    type Db: sqlx::Database;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
-}
-
-impl WritePool for SqlitePool {
-    type Db = sqlx::Sqlite;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.begin_with("BEGIN IMMEDIATE").await
-    }
-}
-
-impl WritePool for PgPool {
-    type Db = sqlx::Postgres;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.begin().await
-    }
-}
-
 const UNIT_COLUMNS: &str = "id, code, kind, level, name_vi, name_en, category, parent_id, supervisor_id, valid_from, valid_until, version, created_at, updated_at";
 
 #[derive(FromRow)]
@@ -274,25 +218,8 @@ impl UnitRow {
     }
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn search_name(u: &NewUnit) -> String {
     fold(&format!("{} {}", u.name_vi, u.name_en))
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 const ACTIVE_ON: &str =
@@ -302,23 +229,16 @@ impl SqlStore {
     /// Opens the database named by `url` (scheme picks the backend) and
     /// runs its migrations.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        Ok(match Backend::of(url)? {
-            Backend::Sqlite => {
-                let pool = connect_sqlite(url).await?;
-                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-                SqlStore::Sqlite(pool)
-            }
-            Backend::Postgres => {
-                let pool = connect_postgres(url, 16).await?;
-                sqlx::migrate!("migrations/postgres").run(&pool).await?;
-                SqlStore::Postgres(pool)
-            }
+        static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+        static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+        Ok(Self {
+            pool: Pool::connect(url, &SQLITE, &POSTGRES).await?,
         })
     }
 
     /// Closes the pool.
     pub async fn close(&self) {
-        on_pool!(self, |pool, _Db| pool.close().await)
+        self.pool.close().await
     }
 
     async fn with_links(&self, rows: Vec<UnitRow>) -> StoreResult<Vec<Unit>> {
@@ -331,7 +251,7 @@ impl SqlStore {
             "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage \
              WHERE predecessor_id IN ({list}) OR successor_id IN ({list}) ORDER BY predecessor_id, successor_id"
         );
-        let links: Vec<LinkRow> = on_pool!(self, |pool, _Db| bind_values!(
+        let links: Vec<LinkRow> = on_pool!(&self.pool, |pool, _Db| bind_values!(
             sqlx::query_as(AssertSqlSafe(sql)),
             &ids
         )
@@ -341,7 +261,7 @@ impl SqlStore {
     }
 
     async fn units_where(&self, condition: &str, binds: &[SqlValue]) -> StoreResult<Vec<Unit>> {
-        let rows = on_pool!(self, |pool, _Db| fetch_units!(pool, condition, binds));
+        let rows = on_pool!(&self.pool, |pool, _Db| fetch_units!(pool, condition, binds));
         self.with_links(rows).await
     }
 }
@@ -375,7 +295,7 @@ impl LocalityStore for SqlStore {
             conds.join(" AND ")
         };
         let count_sql = format!("SELECT COUNT(*) FROM units WHERE {matching}");
-        let total: i64 = on_pool!(self, |pool, _Db| bind_values!(
+        let total: i64 = on_pool!(&self.pool, |pool, _Db| bind_values!(
             sqlx::query_scalar(AssertSqlSafe(count_sql)),
             &binds
         )
@@ -428,7 +348,7 @@ impl LocalityStore for SqlStore {
     async fn successors_of(&self, id: &str) -> StoreResult<Vec<Lineage>> {
         let sql = "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage \
                    WHERE predecessor_id = $1 ORDER BY is_primary DESC, successor_id";
-        let rows: Vec<LinkRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql)
+        let rows: Vec<LinkRow> = on_pool!(&self.pool, |pool, _Db| sqlx::query_as(sql)
             .bind(id.to_string())
             .fetch_all(pool)
             .await?);
@@ -444,7 +364,7 @@ impl LocalityStore for SqlStore {
     }
 
     async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
-        on_pool!(self, |pool, _Db| {
+        on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
             insert_new_unit!(tx, unit, m.at);
             record!(
@@ -463,7 +383,7 @@ impl LocalityStore for SqlStore {
 
     async fn update_unit(&self, u: &Unit, expected: i64, m: &Mutation) -> StoreResult<Unit> {
         let search = fold(&format!("{} {}", u.name_vi, u.name_en));
-        let updated = on_pool!(self, |pool, _Db| {
+        let updated = on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE units SET name_vi = $1, name_en = $2, category = $3, search_name = $4, parent_id = $5, \
@@ -520,7 +440,7 @@ impl LocalityStore for SqlStore {
             Successor::Existing(id) => id.clone(),
             Successor::New(u) => u.id.clone(),
         };
-        on_pool!(self, |pool, _Db| {
+        on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
             let rows = fetch_units!(&mut *tx, &source_where, &sources);
             let found: Vec<Unit> = rows
@@ -606,7 +526,7 @@ impl LocalityStore for SqlStore {
     async fn get_contacts(&self, unit_id: &str) -> StoreResult<Option<Contacts>> {
         let sql = "SELECT unit_id, webhook_url, webhook_enabled, webhook_secrets, email_addresses, email_enabled, version, updated_at \
                    FROM unit_contacts WHERE unit_id = $1";
-        let row: Option<ContactsRow> = on_pool!(self, |pool, _Db| sqlx::query_as(sql)
+        let row: Option<ContactsRow> = on_pool!(&self.pool, |pool, _Db| sqlx::query_as(sql)
             .bind(unit_id.to_string())
             .fetch_optional(pool)
             .await?);
@@ -630,7 +550,7 @@ impl LocalityStore for SqlStore {
     async fn put_contacts(&self, c: &Contacts, m: &Mutation) -> StoreResult<Contacts> {
         let secrets = serde_json::to_string(&c.webhook_secrets).unwrap_or_else(|_| "[]".into());
         let emails = serde_json::to_string(&c.email_addresses).unwrap_or_else(|_| "[]".into());
-        let written = on_pool!(self, |pool, _Db| {
+        let written = on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM units WHERE id = $1")
                 .bind(c.unit_id.clone())
@@ -679,7 +599,7 @@ impl LocalityStore for SqlStore {
 
     async fn recall(&self, method: &str, request_id: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT result FROM request_log WHERE method = $1 AND request_id = $2";
-        Ok(on_pool!(self, |pool, _Db| sqlx::query_scalar(sql)
+        Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
             .bind(method.to_string())
             .bind(request_id.to_string())
             .fetch_optional(pool)
@@ -692,7 +612,7 @@ impl LocalityStore for SqlStore {
         version: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        on_pool!(self, |pool, Db| {
+        on_pool!(&self.pool, |pool, Db| {
             let mut tx = pool.begin_write().await?;
             let loaded: Option<String> =
                 sqlx::query_scalar("SELECT value FROM meta WHERE key = 'reference_data'")

@@ -1,0 +1,147 @@
+//! SQL plumbing shared by the service stores. Each store runs the same
+//! statements on SQLite and PostgreSQL (sqlx's SQLite driver reads `$n`
+//! placeholders); [`on_pool!`](crate::on_pool) expands a method body once per
+//! backend, so there is one copy of the logic and each backend keeps its
+//! native driver and column types.
+
+use crate::db::{Backend, DbError, connect_postgres, connect_sqlite};
+use sqlx::{PgPool, SqlitePool, migrate::Migrator};
+
+/// A connection pool on one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// Embedded SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+impl Pool {
+    /// Opens the database named by `url` (its scheme picks the backend) and
+    /// runs the backend's migrations.
+    pub async fn connect(
+        url: &str,
+        sqlite: &Migrator,
+        postgres: &Migrator,
+    ) -> Result<Self, DbError> {
+        Ok(match Backend::of(url)? {
+            Backend::Sqlite => {
+                let pool = connect_sqlite(url).await?;
+                sqlite.run(&pool).await?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let pool = connect_postgres(url, 16).await?;
+                postgres.run(&pool).await?;
+                Pool::Postgres(pool)
+            }
+        })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of a [`Pool`] and
+/// `$db` to its database type.
+#[macro_export]
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $db:ident| $body:expr) => {
+        match $store {
+            $crate::sql::Pool::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                $body
+            }
+            $crate::sql::Pool::Postgres($pool) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Binds each [`SqlValue`](crate::filter::SqlValue) in order.
+#[macro_export]
+macro_rules! bind_values {
+    ($query:expr, $values:expr) => {{
+        let mut q = $query;
+        for v in $values {
+            q = match v {
+                $crate::filter::SqlValue::Text(s) => q.bind(s.clone()),
+                $crate::filter::SqlValue::Int(i) => q.bind(*i),
+                $crate::filter::SqlValue::Date(d) => q.bind(*d),
+            };
+        }
+        q
+    }};
+}
+
+/// Starting a transaction that will write. SQLite takes the write lock at
+/// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes
+/// waits for other writers instead of failing with a busy snapshot.
+pub trait WritePool {
+    /// The database.
+    type Db: sqlx::Database;
+    /// Begins a write transaction.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl WritePool for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
+/// `$from, $from+1, …` for `n` values.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_and_like() {
+        assert_eq!(super::placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(super::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}
