@@ -19,6 +19,8 @@ pub struct Databases {
     pub gateway: String,
     /// Localities.
     pub localities: String,
+    /// Tasks.
+    pub tasks: String,
 }
 
 impl Databases {
@@ -30,6 +32,7 @@ impl Databases {
         Ok(Self {
             gateway: url("gateway"),
             localities: url("localities"),
+            tasks: url("tasks"),
         })
     }
 }
@@ -40,6 +43,8 @@ pub struct StackOptions {
     pub gateway: TcpListener,
     /// The localities service's listener (loopback).
     pub localities: TcpListener,
+    /// The tasks service's listener (loopback).
+    pub tasks: TcpListener,
     /// Databases.
     pub databases: Databases,
     /// Clock for every service.
@@ -54,6 +59,8 @@ pub struct Stack {
     pub gateway_addr: SocketAddr,
     /// The localities service's address (internal).
     pub localities_addr: SocketAddr,
+    /// The tasks service's address (internal).
+    pub tasks_addr: SocketAddr,
     /// The internal credential the services share.
     pub internal_token: String,
     /// A new ADMIN key, when this start created the first one.
@@ -73,6 +80,7 @@ impl Stack {
     pub async fn start(options: StackOptions, shutdown: Shutdown) -> anyhow::Result<Stack> {
         let internal_token = random_token();
         let localities_addr = options.localities.local_addr()?;
+        let tasks_addr = options.tasks.local_addr()?;
         let gateway_addr = options.gateway.local_addr()?;
         let localities = p06_localities::Config {
             database_url: options.databases.localities.clone(),
@@ -82,6 +90,14 @@ impl Stack {
         p06_localities::prepare(&localities)
             .await
             .context("localities database")?;
+        let tasks_config = p06_tasks::Config {
+            database_url: options.databases.tasks.clone(),
+            internal_token: internal_token.clone(),
+            localities_url: format!("http://{localities_addr}"),
+        };
+        p06_tasks::prepare(&tasks_config)
+            .await
+            .context("tasks database")?;
         let bootstrap_key =
             p06_gateway::bootstrap_admin_key(&options.databases.gateway, BOOTSTRAP_UNIT)
                 .await
@@ -90,6 +106,7 @@ impl Stack {
             database_url: options.databases.gateway.clone(),
             internal_token: internal_token.clone(),
             localities_url: format!("http://{localities_addr}"),
+            tasks_url: format!("http://{tasks_addr}"),
             ..options.gateway_config
         };
         let mut tasks = Vec::new();
@@ -98,6 +115,15 @@ impl Stack {
             "localities",
             tokio::spawn(async move {
                 p06_localities::serve_with_clock(localities, options.localities, s, clock)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
+        ));
+        let (clock, s) = (options.clock.clone(), shutdown.clone());
+        tasks.push((
+            "tasks",
+            tokio::spawn(async move {
+                p06_tasks::serve_with_clock(tasks_config, options.tasks, s, clock)
                     .await
                     .map_err(anyhow::Error::from)
             }),
@@ -114,6 +140,7 @@ impl Stack {
         Ok(Stack {
             gateway_addr,
             localities_addr,
+            tasks_addr,
             internal_token,
             bootstrap_key,
             shutdown,

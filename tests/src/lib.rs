@@ -44,6 +44,21 @@ impl TestStack {
             .unwrap_or_else(unreachable_sqlite)
     }
 
+    /// A stack on SQLite whose services all read `clock`.
+    pub async fn start_at(clock: SharedClock) -> TestStack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let databases = Databases::sqlite_in(dir.path()).expect("data dir");
+        Self::start_with(dir, databases, clock).await
+    }
+
+    /// A tasks client through the gateway with `key`.
+    pub async fn tasks(
+        &self,
+        key: &str,
+    ) -> p06_proto::tasks::v1::tasks_client::TasksClient<GatewayChannel> {
+        p06_proto::tasks::v1::tasks_client::TasksClient::new(self.channel(Some(key)).await)
+    }
+
     /// A stack on `backend`; `None` for Postgres when `P06_TEST_DATABASE_URL`
     /// is unset.
     pub async fn start_on(backend: Backend) -> Option<TestStack> {
@@ -53,6 +68,7 @@ impl TestStack {
             Backend::Postgres => Databases {
                 gateway: p06_kit::db::fresh_test_database("e2e_gateway").await?,
                 localities: p06_kit::db::fresh_test_database("e2e_localities").await?,
+                tasks: p06_kit::db::fresh_test_database("e2e_tasks").await?,
             },
         };
         Some(Self::start_with(dir, databases, Arc::new(p06_kit::SystemClock)).await)
@@ -71,6 +87,7 @@ impl TestStack {
             localities: TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind localities"),
+            tasks: TcpListener::bind("127.0.0.1:0").await.expect("bind tasks"),
             databases: databases.clone(),
             clock,
             gateway_config: p06_gateway::Config::default(),

@@ -15,6 +15,8 @@ pub enum ServiceName {
     Gateway,
     /// The registry of units.
     Localities,
+    /// Directives, assignments, progress and the change feed.
+    Tasks,
 }
 
 impl ServiceName {
@@ -22,6 +24,7 @@ impl ServiceName {
         match self {
             ServiceName::Gateway => 50051,
             ServiceName::Localities => 50052,
+            ServiceName::Tasks => 50053,
         }
     }
 }
@@ -31,10 +34,10 @@ impl ServiceName {
 pub struct ServeArgs {
     /// The service to run.
     pub service: ServiceName,
-    /// TOML configuration file (sections [gateway], [localities]).
+    /// TOML configuration file (sections [gateway], [localities], [tasks]).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Address to listen on (default 0.0.0.0 and the service's port: gateway 50051, localities 50052).
+    /// Address to listen on (default 0.0.0.0 and the service's port: gateway 50051, localities 50052, tasks 50053).
     #[arg(long, env = "P06_LISTEN")]
     pub listen: Option<SocketAddr>,
 }
@@ -52,6 +55,8 @@ pub struct FileConfig {
     pub gateway: p06_gateway::Config,
     /// Localities settings (`P06_LOCALITIES__…`).
     pub localities: p06_localities::Config,
+    /// Tasks settings (`P06_TASKS__…`).
+    pub tasks: p06_tasks::Config,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -61,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let name = match args.service {
         ServiceName::Gateway => "p06-gateway",
         ServiceName::Localities => "p06-localities",
+        ServiceName::Tasks => "p06-tasks",
     };
     let _telemetry = p06_kit::telemetry::init(name, config.log_json);
     let listen = args
@@ -92,6 +98,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 c.internal_token = token;
             }
             p06_localities::serve(c, listener, shutdown).await?;
+        }
+        ServiceName::Tasks => {
+            let mut c = config.tasks;
+            if c.internal_token.is_empty() {
+                c.internal_token = token;
+            }
+            p06_tasks::serve(c, listener, shutdown).await?;
         }
     }
     Ok(())

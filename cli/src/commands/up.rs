@@ -40,11 +40,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
     let localities = TcpListener::bind("127.0.0.1:0").await?;
+    let tasks = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let options = StackOptions {
         gateway,
         localities,
+        tasks,
         databases: Databases::sqlite_in(&args.data_dir)?,
         clock: Arc::new(p06_kit::SystemClock),
         gateway_config: config.gateway,

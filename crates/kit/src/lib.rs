@@ -3,6 +3,7 @@
 //! data and shuts down the same way.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dates;
@@ -10,11 +11,13 @@ pub mod db;
 pub mod errors;
 pub mod filter;
 pub mod identity;
+pub mod names;
 pub mod page;
 pub mod server;
 pub mod shutdown;
 pub mod sql;
 pub mod telemetry;
+pub mod text;
 pub mod trace_context;
 
 pub use clock::{Clock, SystemClock};

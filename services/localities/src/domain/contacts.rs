@@ -30,21 +30,11 @@ impl Contacts {
     /// Checks the endpoints: URL scheme and shape, secret format, addresses.
     pub fn validate(&self) -> Result<(), Violation> {
         let url = self.webhook_url.trim();
-        if !url.is_empty() {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"))
-                .ok_or((
-                    "contacts.webhook.url",
-                    format!("must be an http or https URL, got {url:?}"),
-                ))?;
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
-                return Err((
-                    "contacts.webhook.url",
-                    format!("has no valid host: {url:?}"),
-                ));
-            }
+        if !url.is_empty() && !p06_kit::text::is_http_url(url) {
+            return Err((
+                "contacts.webhook.url",
+                format!("must be an http or https URL with a host, got {url:?}"),
+            ));
         }
         if self.webhook_enabled && url.is_empty() {
             return Err((

@@ -2,7 +2,6 @@
 //! are in force.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use std::{fmt, str::FromStr};
 
 /// What kind of body a unit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,35 +37,7 @@ pub enum UnitLevel {
     Communal,
 }
 
-macro_rules! names {
-    ($t:ty { $($v:ident = $s:literal),* $(,)? }) => {
-        impl $t {
-            /// The stored and filterable name ("PROVINCE").
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-            /// Every value.
-            pub const ALL: &'static [Self] = &[$(Self::$v),*];
-        }
-        impl FromStr for $t {
-            type Err = String;
-            /// Accepts "PROVINCE", "province" and "UNIT_KIND_PROVINCE".
-            fn from_str(s: &str) -> Result<Self, String> {
-                let up = s.trim().to_ascii_uppercase().replace('-', "_");
-                let bare = up.trim_start_matches("UNIT_KIND_").trim_start_matches("UNIT_LEVEL_");
-                Self::ALL.iter().copied().find(|v| v.as_str() == bare).ok_or_else(|| {
-                    let all: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("unknown value {s:?}; expected one of {}", all.join(", "))
-                })
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-    };
-}
-
-names!(UnitKind {
+p06_kit::str_enum!(UnitKind, prefixes = ["UNIT_KIND_"], {
     Ministry = "MINISTRY",
     MinisterialAgency = "MINISTERIAL_AGENCY",
     GovernmentAgency = "GOVERNMENT_AGENCY",
@@ -77,7 +48,7 @@ names!(UnitKind {
     SteeringBody = "STEERING_BODY",
 });
 
-names!(UnitLevel {
+p06_kit::str_enum!(UnitLevel, prefixes = ["UNIT_LEVEL_"], {
     Central = "CENTRAL",
     Provincial = "PROVINCIAL",
     District = "DISTRICT",

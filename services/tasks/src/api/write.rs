@@ -1,0 +1,534 @@
+//! Writes: directives, tasks with their assignments, assignment state
+//! changes, and the calendar.
+
+use super::{TasksApi, convert};
+use crate::{
+    domain::{
+        actions::{self, Action},
+        calendar::{Calendar, CalendarDay, DayKind},
+        model::{DeadlineRule, Directive, Task, directive_id},
+        status::Period,
+    },
+    error::{Result, TasksError},
+    store::{NewAssignment, TaskStore},
+};
+use p06_kit::{Caller, Role, dates};
+use p06_proto::{localities::v1 as loc, tasks::v1 as pb};
+use tonic::Request;
+
+const COORDINATORS: &[Role] = &[Role::Admin, Role::Coordinator];
+
+fn require(caller: &Caller, roles: &[Role], action: &str) -> Result<()> {
+    caller
+        .require(roles, action)
+        .map_err(TasksError::PermissionDenied)
+}
+
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(TasksError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(TasksError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+impl<S: TaskStore> TasksApi<S> {
+    /// The unit, which must exist and (when `on` is given) be in force then.
+    async fn check_unit(
+        &self,
+        field: &str,
+        name: &str,
+        on: Option<chrono::NaiveDate>,
+    ) -> Result<String> {
+        let id = convert::id_in(field, "units", name)?.to_string();
+        let unit = match self
+            .localities
+            .clone()
+            .get_unit(loc::GetUnitRequest {
+                name: name.to_string(),
+            })
+            .await
+        {
+            Ok(u) => u.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return Err(TasksError::invalid(field, format!("{name} does not exist")));
+            }
+            Err(s) => {
+                return Err(TasksError::Unavailable(format!(
+                    "localities: {}",
+                    s.message()
+                )));
+            }
+        };
+        if let Some(on) = on {
+            let from = dates::parse_opt("valid_from", &unit.valid_from)
+                .ok()
+                .flatten();
+            let until = dates::parse_opt("valid_until", &unit.valid_until)
+                .ok()
+                .flatten();
+            if from.is_some_and(|f| f > on) || until.is_some_and(|u| u < on) {
+                return Err(TasksError::invalid(
+                    field,
+                    format!("{name} ({}) is not in force on {on}", unit.display_name),
+                ));
+            }
+        }
+        Ok(id)
+    }
+
+    fn written(&self) {
+        self.written.notify_waiters();
+    }
+}
+
+pub(super) async fn create_directive<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::CreateDirectiveRequest>,
+) -> Result<pb::Directive> {
+    let caller = Caller::of(&request)?;
+    require(caller, COORDINATORS, "CreateDirective")?;
+    let req = request.get_ref();
+    let m = api.mutation(caller, "CreateDirective", &req.request_id)?;
+    if let Some(id) = api.replay(&m).await? {
+        let d = api
+            .store
+            .get_directive(&id)
+            .await?
+            .ok_or_else(|| TasksError::NotFound(format!("directives/{id}")))?;
+        return Ok(convert::directive_to_pb(d));
+    }
+    let d = req
+        .directive
+        .as_ref()
+        .ok_or_else(|| TasksError::invalid("directive", "is required"))?;
+    let number = text("directive.number", &d.number, 64, true)?;
+    let kind = convert::directive_type("directive.type", d.r#type)?;
+    let issue_date = dates::parse("directive.issue_date", &d.issue_date)?;
+    let title = text("directive.title", &d.title, 1000, true)?;
+    let link = text("directive.link", &d.link, 2000, false)?;
+    if !link.is_empty() && !p06_kit::text::is_http_url(&link) {
+        return Err(TasksError::invalid(
+            "directive.link",
+            "must be an http or https URL",
+        ));
+    }
+    let issuer = api.check_unit("directive.issuer", &d.issuer, None).await?;
+    let directive = Directive {
+        id: directive_id(&number, issue_date),
+        number,
+        kind,
+        issuer,
+        issue_date,
+        title,
+        link,
+        created_at: m.at,
+    };
+    let d = api.store.create_directive(&directive, &m).await?;
+    tracing::info!(directive = %d.id, by = %m.actor, "directive recorded");
+    Ok(convert::directive_to_pb(d))
+}
+
+pub(super) async fn create_task<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::CreateTaskRequest>,
+) -> Result<pb::CreateTaskResponse> {
+    let caller = Caller::of(&request)?;
+    require(caller, COORDINATORS, "CreateTask")?;
+    let req = request.get_ref();
+    let m = api.mutation(caller, "CreateTask", &req.request_id)?;
+    let today = m.today;
+    if let Some(id) = api.replay(&m).await? {
+        return task_response(api, &id, today).await;
+    }
+    let directive_id = convert::id_in("parent", "directives", &req.parent)?;
+    let directive = api
+        .store
+        .get_directive(directive_id)
+        .await?
+        .ok_or_else(|| TasksError::invalid("parent", format!("{} does not exist", req.parent)))?;
+    let t = req
+        .task
+        .as_ref()
+        .ok_or_else(|| TasksError::invalid("task", "is required"))?;
+    let title = text("task.title", &t.title, 1000, true)?;
+    let description = text("task.description", &t.description, 10_000, false)?;
+    let group = convert::task_group("task.group", t.group)?;
+    let period: Option<Period> = match t.reporting_period {
+        0 => None,
+        v => Some(convert::enum_from(
+            "task.reporting_period",
+            pb::ReportingPeriod::try_from(v)
+                .ok()
+                .map(|p| p.as_str_name()),
+            v,
+        )?),
+    };
+    let rule = match t.deadline.as_ref().and_then(|d| d.rule.as_ref()) {
+        Some(pb::deadline_rule::Rule::Date(date)) => Some(DeadlineRule::Date(dates::parse(
+            "task.deadline.date",
+            date,
+        )?)),
+        Some(pb::deadline_rule::Rule::WorkingDays(n)) => match u32::try_from(*n) {
+            Ok(n) if (1..=1000).contains(&n) => Some(DeadlineRule::WorkingDays(n)),
+            _ => {
+                return Err(TasksError::invalid(
+                    "task.deadline.working_days",
+                    "must be between 1 and 1000",
+                ));
+            }
+        },
+        None => None,
+    };
+    let deadline = match (rule, period) {
+        (Some(_), Some(_)) => {
+            return Err(TasksError::invalid(
+                "task.reporting_period",
+                "a task has a deadline or a reporting period, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(TasksError::invalid(
+                "task.deadline",
+                "set a deadline, or a reporting period for a regularly implemented duty",
+            ));
+        }
+        (Some(DeadlineRule::Date(d)), None) if d < directive.issue_date => {
+            return Err(TasksError::invalid(
+                "task.deadline.date",
+                format!(
+                    "{d} is before the directive's date {}",
+                    directive.issue_date
+                ),
+            ));
+        }
+        (Some(DeadlineRule::Date(d)), None) => Some(d),
+        (Some(DeadlineRule::WorkingDays(n)), None) => Some(
+            api.calendar()
+                .add_working_days(directive.issue_date, n)
+                .ok_or_else(|| {
+                    TasksError::invalid("task.deadline.working_days", "beyond the calendar")
+                })?,
+        ),
+        (None, Some(_)) => None,
+    };
+    if req.assignees.is_empty() || req.assignees.len() > 20_000 {
+        return Err(TasksError::invalid(
+            "assignees",
+            "name between 1 and 20000 assignees",
+        ));
+    }
+    let mut assignees: Vec<NewAssignment> = Vec::with_capacity(req.assignees.len());
+    let checks = req.assignees.iter().enumerate().map(|(i, a)| async move {
+        let field = format!("assignees[{i}].unit");
+        let unit = api
+            .check_unit(&field, &a.unit, Some(directive.issue_date))
+            .await?;
+        let role = convert::role(&format!("assignees[{i}].role"), a.role)?;
+        Ok::<_, TasksError>(NewAssignment {
+            unit_id: unit,
+            role,
+            deadline,
+        })
+    });
+    for (i, checked) in futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let a = checked?;
+        if assignees.iter().any(|x| x.unit_id == a.unit_id) {
+            return Err(TasksError::invalid(
+                format!("assignees[{i}].unit"),
+                format!("units/{} is listed twice", a.unit_id),
+            ));
+        }
+        assignees.push(a);
+    }
+    let task = Task {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        directive_id: directive.id.clone(),
+        title,
+        description,
+        group,
+        deadline: rule,
+        period,
+        created_at: m.at,
+    };
+    let (task, assignments) = api.store.create_task(&task, &assignees, &m).await?;
+    api.written();
+    tracing::info!(task = %task.id, directive = %task.directive_id, assignees = assignments.len(), by = %m.actor, "task assigned");
+    Ok(pb::CreateTaskResponse {
+        task: Some(convert::task_to_pb(task)),
+        assignments: assignments
+            .into_iter()
+            .map(|a| convert::assignment_to_pb(a, today))
+            .collect(),
+    })
+}
+
+async fn task_response<S: TaskStore>(
+    api: &TasksApi<S>,
+    id: &str,
+    today: chrono::NaiveDate,
+) -> Result<pb::CreateTaskResponse> {
+    let task = api
+        .store
+        .get_task(id)
+        .await?
+        .ok_or_else(|| TasksError::NotFound(format!("tasks/{id}")))?;
+    let filter = p06_kit::filter::SqlCondition {
+        sql: "task_id = $1".into(),
+        binds: vec![p06_kit::filter::SqlValue::Text(id.into())],
+    };
+    let assignments = api.store.all_assignments(Some(&filter)).await?;
+    Ok(pb::CreateTaskResponse {
+        task: Some(convert::task_to_pb(task)),
+        assignments: assignments
+            .into_iter()
+            .map(|a| convert::assignment_to_pb(a, today))
+            .collect(),
+    })
+}
+
+/// Who may take an action on an assignment of `unit`.
+enum Actor {
+    /// The assigned unit only.
+    Unit,
+    /// The unit, coordinators and admins.
+    UnitOrCoordinator,
+    /// Coordinators and admins.
+    Coordinator,
+}
+
+fn authorize(caller: &Caller, unit: &str, who: Actor, action: &str) -> Result<()> {
+    let own = matches!(caller, Caller::Service)
+        || caller
+            .identity()
+            .is_some_and(|i| i.unit == format!("units/{unit}") && i.role != Role::Viewer);
+    let coordinator = caller.has_role(COORDINATORS);
+    let allowed = match who {
+        Actor::Unit => own,
+        Actor::UnitOrCoordinator => own || coordinator,
+        Actor::Coordinator => coordinator,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(TasksError::denied(
+            "NOT_ASSIGNEE",
+            format!("{action} on units/{unit}'s assignment is not allowed for this key"),
+        ))
+    }
+}
+
+async fn act<S: TaskStore>(
+    api: &TasksApi<S>,
+    caller: &Caller,
+    name: &str,
+    who: Actor,
+    method: &'static str,
+    request_id: &str,
+    action: Action,
+) -> Result<pb::Assignment> {
+    let (task, unit) = convert::assignment_key("name", name)?;
+    authorize(caller, &unit, who, method)?;
+    actions::validate(&action).map_err(|(f, msg)| TasksError::invalid(f, msg))?;
+    let m = api.mutation(caller, method, request_id)?;
+    let a = match api.replay(&m).await? {
+        Some(_) => api
+            .store
+            .get_assignment(&task, &unit)
+            .await?
+            .ok_or_else(|| TasksError::NotFound(name.to_string()))?,
+        None => match api.store.act(&task, &unit, &action, &m).await {
+            Ok(a) => {
+                api.written();
+                a
+            }
+            // A retry that raced its first attempt gets the first result.
+            Err(e) => match api.replay(&m).await? {
+                Some(_) => api
+                    .store
+                    .get_assignment(&task, &unit)
+                    .await?
+                    .ok_or_else(|| TasksError::NotFound(name.to_string()))?,
+                None => return Err(e.into()),
+            },
+        },
+    };
+    Ok(convert::assignment_to_pb(a, m.today))
+}
+
+pub(super) async fn report_progress<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::ReportProgressRequest>,
+) -> Result<pb::Assignment> {
+    let caller = Caller::of(&request)?;
+    let r = request.get_ref();
+    let action = Action::Progress {
+        percent: r.percent,
+        note: r.note.clone(),
+        evidence_link: r.evidence_link.clone(),
+    };
+    act(
+        api,
+        caller,
+        &r.name,
+        Actor::Unit,
+        "ReportProgress",
+        &r.request_id,
+        action,
+    )
+    .await
+}
+
+pub(super) async fn complete<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::CompleteAssignmentRequest>,
+) -> Result<pb::Assignment> {
+    let caller = Caller::of(&request)?;
+    let r = request.get_ref();
+    let on =
+        dates::parse_opt("completed_on", &r.completed_on)?.unwrap_or_else(|| api.clock.today());
+    let action = Action::Complete {
+        on,
+        note: r.note.clone(),
+    };
+    act(
+        api,
+        caller,
+        &r.name,
+        Actor::UnitOrCoordinator,
+        "CompleteAssignment",
+        &r.request_id,
+        action,
+    )
+    .await
+}
+
+pub(super) async fn reopen<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::ReopenAssignmentRequest>,
+) -> Result<pb::Assignment> {
+    let caller = Caller::of(&request)?;
+    let r = request.get_ref();
+    let action = Action::Reopen {
+        reason: r.reason.clone(),
+    };
+    act(
+        api,
+        caller,
+        &r.name,
+        Actor::Coordinator,
+        "ReopenAssignment",
+        &r.request_id,
+        action,
+    )
+    .await
+}
+
+pub(super) async fn cancel<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::CancelAssignmentRequest>,
+) -> Result<pb::Assignment> {
+    let caller = Caller::of(&request)?;
+    let r = request.get_ref();
+    let action = Action::Cancel {
+        on: api.clock.today(),
+        reason: r.reason.clone(),
+    };
+    act(
+        api,
+        caller,
+        &r.name,
+        Actor::Coordinator,
+        "CancelAssignment",
+        &r.request_id,
+        action,
+    )
+    .await
+}
+
+/// One year of the calendar as the API shows it.
+pub(super) fn calendar_year(calendar: &Calendar, year: i32) -> Result<pb::Calendar> {
+    if !(1990..=2100).contains(&year) {
+        return Err(TasksError::invalid("year", "must be between 1990 and 2100"));
+    }
+    let days = calendar.year(year);
+    let pick = |kind: DayKind| {
+        days.iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| pb::CalendarDay {
+                date: d.date.to_string(),
+                name: d.name.clone(),
+            })
+            .collect()
+    };
+    Ok(pb::Calendar {
+        year,
+        days_off: pick(DayKind::DayOff),
+        working_days: pick(DayKind::WorkingDay),
+        etag: String::new(),
+    })
+}
+
+pub(super) async fn update_calendar<S: TaskStore>(
+    api: &TasksApi<S>,
+    request: Request<pb::UpdateCalendarRequest>,
+) -> Result<pb::Calendar> {
+    let caller = Caller::of(&request)?;
+    require(caller, &[Role::Admin], "UpdateCalendar")?;
+    let req = request.get_ref();
+    let m = api.mutation(caller, "UpdateCalendar", &req.request_id)?;
+    let c = req
+        .calendar
+        .as_ref()
+        .ok_or_else(|| TasksError::invalid("calendar", "is required"))?;
+    calendar_year(&Calendar::default(), c.year)
+        .map_err(|_| TasksError::invalid("calendar.year", "must be between 1990 and 2100"))?;
+    let mut days = Vec::new();
+    for (field, list, kind) in [
+        ("calendar.days_off", &c.days_off, DayKind::DayOff),
+        (
+            "calendar.working_days",
+            &c.working_days,
+            DayKind::WorkingDay,
+        ),
+    ] {
+        for d in list {
+            let date = dates::parse(field, &d.date)?;
+            if chrono::Datelike::year(&date) != c.year {
+                return Err(TasksError::invalid(
+                    field,
+                    format!("{date} is not in {}", c.year),
+                ));
+            }
+            if days.iter().any(|x: &CalendarDay| x.date == date) {
+                return Err(TasksError::invalid(
+                    field,
+                    format!("{date} is listed twice"),
+                ));
+            }
+            days.push(CalendarDay {
+                date,
+                kind,
+                name: text(field, &d.name, 200, false)?,
+            });
+        }
+    }
+    api.store.replace_calendar_year(c.year, &days, &m).await?;
+    let fresh = Calendar::new(api.store.calendar().await?);
+    let out = calendar_year(&fresh, c.year)?;
+    if let Ok(mut cached) = api.calendar.write() {
+        *cached = fresh;
+    }
+    tracing::info!(year = c.year, by = %m.actor, "calendar updated");
+    Ok(out)
+}

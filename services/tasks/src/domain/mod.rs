@@ -1,0 +1,8 @@
+//! The tasks domain, free of gRPC and SQL: directives, tasks, assignments,
+//! deadlines on the working-day calendar, derived status and summaries.
+
+pub mod actions;
+pub mod calendar;
+pub mod model;
+pub mod status;
+pub mod summary;

@@ -1,0 +1,193 @@
+//! Storage of directives, tasks, assignments, the change feed and the
+//! calendar behind one trait speaking domain types; [`sql::SqlStore`]
+//! implements it on SQLite and PostgreSQL. Every assignment change is
+//! written with its feed entry in one transaction, and feed sequence numbers
+//! are handed out in commit order (a counter row locked by the writing
+//! transaction), so a consumer resuming after sequence N never misses a
+//! change that commits later with a smaller number.
+
+#[cfg(test)]
+mod conformance;
+pub mod sql;
+
+use crate::domain::{
+    actions::Action,
+    calendar::CalendarDay,
+    model::{AssigneeRole, Assignment, Change, Directive, Task},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use p06_kit::filter::SqlCondition;
+use std::future::Future;
+
+pub use sql::SqlStore;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such resource ("directives/…", "tasks/…/assignments/…").
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The id is taken.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A concurrent change won; read again.
+    #[error("{0} changed concurrently")]
+    Conflict(String),
+    /// A domain rule refused the change: (field, reason, message).
+    #[error("{2}")]
+    Precondition(&'static str, &'static str, String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who makes a change, and the request id that makes retries idempotent.
+#[derive(Debug, Clone)]
+pub struct Mutation {
+    /// "apiKeys/…" or "service".
+    pub actor: String,
+    /// The RPC ("ReportProgress").
+    pub method: &'static str,
+    /// Caller-scoped idempotency key.
+    pub request_id: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The Vietnamese date of `at`.
+    pub today: NaiveDate,
+}
+
+/// An assignee of a new task, with its computed deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAssignment {
+    /// Unit id.
+    pub unit_id: String,
+    /// Role.
+    pub role: AssigneeRole,
+    /// Deadline (None for recurring duties).
+    pub deadline: Option<NaiveDate>,
+}
+
+/// Order of an assignment list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentOrder {
+    /// Deadline (recurring duties last), then task, then unit.
+    Deadline,
+    /// Unit, then task.
+    Unit,
+    /// Creation, then task, then unit.
+    CreateTime,
+}
+
+/// A page request over assignments.
+#[derive(Debug, Clone)]
+pub struct AssignmentQuery {
+    /// Condition over assignment columns (placeholders from `$1`).
+    pub filter: Option<SqlCondition>,
+    /// Sort key.
+    pub order: AssignmentOrder,
+    /// Descending.
+    pub descending: bool,
+    /// Keyset: (sort value, task id, unit id) of the last row served.
+    pub after: Option<(String, String, String)>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// A page of assignments.
+#[derive(Debug, Clone)]
+pub struct AssignmentPage {
+    /// The rows.
+    pub assignments: Vec<Assignment>,
+    /// Whether more follow.
+    pub more: bool,
+}
+
+/// The tasks store.
+pub trait TaskStore: Send + Sync + 'static {
+    /// Records a directive; AlreadyExists when its id is taken.
+    fn create_directive(
+        &self,
+        d: &Directive,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Directive>> + Send;
+    /// One directive.
+    fn get_directive(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Directive>>> + Send;
+    /// Directives by issue date (newest first), then id, after a keyset.
+    fn list_directives(
+        &self,
+        after: Option<(NaiveDate, String)>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<(Vec<Directive>, bool)>> + Send;
+    /// Writes a task, its assignments and one CREATED change each.
+    fn create_task(
+        &self,
+        task: &Task,
+        assignees: &[NewAssignment],
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<(Task, Vec<Assignment>)>> + Send;
+    /// One task.
+    fn get_task(&self, id: &str) -> impl Future<Output = StoreResult<Option<Task>>> + Send;
+    /// One assignment.
+    fn get_assignment(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Assignment>>> + Send;
+    /// A page of assignments.
+    fn list_assignments(
+        &self,
+        q: &AssignmentQuery,
+    ) -> impl Future<Output = StoreResult<AssignmentPage>> + Send;
+    /// Every assignment matching a condition (for summaries).
+    fn all_assignments(
+        &self,
+        filter: Option<&SqlCondition>,
+    ) -> impl Future<Output = StoreResult<Vec<Assignment>>> + Send;
+    /// Applies an action (see [`crate::domain::actions::apply`]) to one
+    /// assignment, writing the row, its feed entry and the request id in one
+    /// transaction.
+    fn act(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        action: &Action,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Assignment>> + Send;
+    /// Feed entries after `sequence`, oldest first.
+    fn changes_after(
+        &self,
+        sequence: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Change>>> + Send;
+    /// One assignment's feed entries after `sequence`.
+    fn events_of(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Change>>> + Send;
+    /// The result recorded for a caller-scoped request id.
+    fn recall(
+        &self,
+        method: &str,
+        request_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    /// Every calendar exception.
+    fn calendar(&self) -> impl Future<Output = StoreResult<Vec<CalendarDay>>> + Send;
+    /// Replaces one year's exceptions.
+    fn replace_calendar_year(
+        &self,
+        year: i32,
+        days: &[CalendarDay],
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Loads the shipped exceptions for every year that has none yet.
+    fn seed_calendar(&self, days: &[CalendarDay]) -> impl Future<Output = StoreResult<()>> + Send;
+}

@@ -1,0 +1,969 @@
+//! The SQL store on SQLite (embedded default) and PostgreSQL. Both run the
+//! same statements: sqlx's SQLite driver reads `$n` placeholders, and
+//! [`on_pool!`] expands each method body once per backend, so there is one
+//! copy of the logic and each backend keeps its native driver and types
+//! (dates are DATE and timestamps TIMESTAMPTZ in PostgreSQL, text in SQLite).
+//!
+//! Change-feed sequence numbers come from the single `feed_counter` row,
+//! incremented inside the writing transaction just before its changes are
+//! inserted: PostgreSQL holds that row's lock until commit, so the next writer
+//! gets a larger number and commits later; SQLite serializes write
+//! transactions (`BEGIN IMMEDIATE`). Either way a reader that has seen
+//! sequence N never later finds a committed change numbered below N.
+
+use super::{
+    AssignmentOrder, AssignmentPage, AssignmentQuery, Mutation, NewAssignment, StoreError,
+    StoreResult, TaskStore,
+};
+use crate::domain::{
+    actions::{self, Action},
+    calendar::{CalendarDay, DayKind},
+    model::{Assignment, Change, ChangeKind, DeadlineRule, Directive, Task},
+};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use p06_kit::{
+    db::DbError,
+    filter::{SqlCondition, SqlValue},
+    on_pool,
+    sql::{Pool, WritePool, is_unique_violation, placeholders},
+};
+use sqlx::{AssertSqlSafe, FromRow, migrate::Migrator};
+use std::{
+    collections::{BTreeMap, HashSet},
+    str::FromStr,
+};
+
+/// A tasks database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+/// The sort value standing for "no deadline" (recurring duties sort last).
+pub const NO_DEADLINE: &str = "9999-12-31";
+
+/// The deadline sort expression, written once for ORDER BY and the keyset
+/// (and matching the `assignments_deadline_order` index).
+const DEADLINE_KEY: &str = "COALESCE(deadline, '9999-12-31')";
+
+/// The keyset sort value of an assignment in an order: what
+/// [`AssignmentQuery::after`] expects as its first element.
+pub fn sort_value(a: &Assignment, order: AssignmentOrder) -> String {
+    match order {
+        AssignmentOrder::Deadline => a.deadline.map_or_else(
+            || NO_DEADLINE.to_string(),
+            |d| d.format("%Y-%m-%d").to_string(),
+        ),
+        AssignmentOrder::Unit => a.unit_id.clone(),
+        AssignmentOrder::CreateTime => a.created_at.to_rfc3339(),
+    }
+}
+
+/// A value bound to a generated statement: the filter's values plus
+/// timestamps for the creation-time keyset.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+    Date(NaiveDate),
+    Time(DateTime<Utc>),
+}
+
+impl From<&SqlValue> for Arg {
+    fn from(v: &SqlValue) -> Self {
+        match v {
+            SqlValue::Text(s) => Arg::Text(s.clone()),
+            SqlValue::Int(i) => Arg::Int(*i),
+            SqlValue::Date(d) => Arg::Date(*d),
+        }
+    }
+}
+
+/// Binds each [`Arg`] in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Date(d) => q.bind(*d),
+                Arg::Time(t) => q.bind(*t),
+            };
+        }
+        q
+    }};
+}
+
+/// Records the audit entry and the request id of a mutation. A request id
+/// already recorded (a concurrent retry that committed first) is a
+/// Conflict: the caller recalls its result.
+macro_rules! record {
+    ($tx:expr, $m:expr, $action:expr, $resource:expr, $result:expr) => {{
+        let result: String = $result;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, resource, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($m.at)
+        .bind($m.actor.clone())
+        .bind($action)
+        .bind($resource)
+        .bind($m.request_id.clone().unwrap_or_default())
+        .bind(result.clone())
+        .execute(&mut *$tx)
+        .await?;
+        if let Some(request_id) = &$m.request_id {
+            sqlx::query(
+                "INSERT INTO request_log (method, request_id, result, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind($m.method)
+            .bind(request_id.clone())
+            .bind(result)
+            .bind($m.at)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("requests/{}/{request_id}", $m.method))
+                } else {
+                    StoreError::from(e)
+                }
+            })?;
+        }
+    }};
+}
+
+/// Takes `$n` consecutive feed sequence numbers inside a write transaction;
+/// evaluates to the first.
+macro_rules! take_sequences {
+    ($tx:expr, $n:expr) => {{
+        let n = $n as i64;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE feed_counter SET value = value + $1 WHERE id = 1 RETURNING value",
+        )
+        .bind(n)
+        .fetch_one(&mut *$tx)
+        .await?;
+        last - n + 1
+    }};
+}
+
+/// Inserts feed entries (their sequences already set) inside a transaction.
+macro_rules! insert_changes {
+    ($tx:expr, $db:ty, $changes:expr) => {{
+        for chunk in $changes.chunks(500) {
+            let mut qb =
+                sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO changes ({CHANGE_COLUMNS}) "));
+            qb.push_values(chunk, |mut b, c: &Change| {
+                b.push_bind(c.sequence)
+                    .push_bind(c.kind.as_str())
+                    .push_bind(c.task_id.clone())
+                    .push_bind(c.unit_id.clone())
+                    .push_bind(c.directive_id.clone())
+                    .push_bind(c.deadline)
+                    .push_bind(c.deadline_version)
+                    .push_bind(c.percent)
+                    .push_bind(c.note.clone())
+                    .push_bind(c.evidence_link.clone())
+                    .push_bind(c.actor.clone())
+                    .push_bind(c.at);
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Fetches assignment rows: `$tail` is a WHERE condition with its ORDER BY
+/// and LIMIT, `$args` its values.
+macro_rules! fetch_assignments {
+    ($exec:expr, $tail:expr, $args:expr) => {{
+        let sql = format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE {}",
+            $tail
+        );
+        let rows: Vec<AssignmentRow> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), $args)
+            .fetch_all($exec)
+            .await?;
+        rows
+    }};
+}
+
+const DIRECTIVE_COLUMNS: &str = "id, number, kind, issuer, issue_date, title, link, created_at";
+const TASK_COLUMNS: &str = "id, directive_id, title, description, task_group, deadline_date, deadline_working_days, period, created_at";
+const ASSIGNMENT_COLUMNS: &str = "task_id, unit_id, role, directive_id, task_group, title, deadline, deadline_version, period, \
+     progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at";
+const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at";
+
+fn decode_err(what: &str) -> StoreError {
+    StoreError::Db(sqlx::Error::Decode(what.to_string().into()))
+}
+
+fn parse<T: FromStr>(what: &str, s: &str) -> StoreResult<T> {
+    s.parse().map_err(|_| decode_err(&format!("{what} {s}")))
+}
+
+fn parse_opt<T: FromStr>(what: &str, s: Option<&str>) -> StoreResult<Option<T>> {
+    s.map(|s| parse(what, s)).transpose()
+}
+
+fn bad_page_token(msg: String) -> StoreError {
+    StoreError::Precondition("page_token", "INVALID_PAGE_TOKEN", msg)
+}
+
+#[derive(FromRow)]
+struct DirectiveRow {
+    id: String,
+    number: String,
+    kind: String,
+    issuer: String,
+    issue_date: NaiveDate,
+    title: String,
+    link: String,
+    created_at: DateTime<Utc>,
+}
+
+impl DirectiveRow {
+    fn into_directive(self) -> StoreResult<Directive> {
+        Ok(Directive {
+            kind: parse("directive kind", &self.kind)?,
+            id: self.id,
+            number: self.number,
+            issuer: self.issuer,
+            issue_date: self.issue_date,
+            title: self.title,
+            link: self.link,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct TaskRow {
+    id: String,
+    directive_id: String,
+    title: String,
+    description: String,
+    task_group: String,
+    deadline_date: Option<NaiveDate>,
+    deadline_working_days: Option<i32>,
+    period: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TaskRow {
+    fn into_task(self) -> StoreResult<Task> {
+        let deadline = match (self.deadline_date, self.deadline_working_days) {
+            (Some(d), _) => Some(DeadlineRule::Date(d)),
+            (None, Some(n)) => Some(DeadlineRule::WorkingDays(
+                u32::try_from(n).map_err(|_| decode_err(&format!("deadline working days {n}")))?,
+            )),
+            (None, None) => None,
+        };
+        Ok(Task {
+            group: parse("task group", &self.task_group)?,
+            period: parse_opt("period", self.period.as_deref())?,
+            id: self.id,
+            directive_id: self.directive_id,
+            title: self.title,
+            description: self.description,
+            deadline,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct AssignmentRow {
+    task_id: String,
+    unit_id: String,
+    role: String,
+    directive_id: String,
+    task_group: String,
+    title: String,
+    deadline: Option<NaiveDate>,
+    deadline_version: i32,
+    period: Option<String>,
+    progress: i32,
+    completed_on: Option<NaiveDate>,
+    cancelled_on: Option<NaiveDate>,
+    last_report_on: Option<NaiveDate>,
+    created_on: NaiveDate,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl AssignmentRow {
+    fn into_assignment(self) -> StoreResult<Assignment> {
+        Ok(Assignment {
+            role: parse("assignee role", &self.role)?,
+            group: parse("task group", &self.task_group)?,
+            period: parse_opt("period", self.period.as_deref())?,
+            task_id: self.task_id,
+            unit_id: self.unit_id,
+            directive_id: self.directive_id,
+            title: self.title,
+            deadline: self.deadline,
+            deadline_version: self.deadline_version,
+            progress: self.progress,
+            completed_on: self.completed_on,
+            cancelled_on: self.cancelled_on,
+            last_report_on: self.last_report_on,
+            created_on: self.created_on,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn into_assignments(rows: Vec<AssignmentRow>) -> StoreResult<Vec<Assignment>> {
+    rows.into_iter()
+        .map(AssignmentRow::into_assignment)
+        .collect()
+}
+
+#[derive(FromRow)]
+struct ChangeRow {
+    sequence: i64,
+    kind: String,
+    task_id: String,
+    unit_id: String,
+    directive_id: String,
+    deadline: Option<NaiveDate>,
+    deadline_version: i32,
+    percent: i32,
+    note: String,
+    evidence_link: String,
+    actor: String,
+    at: DateTime<Utc>,
+}
+
+impl ChangeRow {
+    fn into_change(self) -> StoreResult<Change> {
+        Ok(Change {
+            kind: parse::<ChangeKind>("change kind", &self.kind)?,
+            sequence: self.sequence,
+            task_id: self.task_id,
+            unit_id: self.unit_id,
+            directive_id: self.directive_id,
+            deadline: self.deadline,
+            deadline_version: self.deadline_version,
+            percent: self.percent,
+            note: self.note,
+            evidence_link: self.evidence_link,
+            actor: self.actor,
+            at: self.at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct DayRow {
+    date: NaiveDate,
+    kind: String,
+    name: String,
+}
+
+fn day_kind_str(kind: DayKind) -> &'static str {
+    match kind {
+        DayKind::DayOff => "DAY_OFF",
+        DayKind::WorkingDay => "WORKING_DAY",
+    }
+}
+
+impl DayRow {
+    fn into_day(self) -> StoreResult<CalendarDay> {
+        let kind = match self.kind.as_str() {
+            "DAY_OFF" => DayKind::DayOff,
+            "WORKING_DAY" => DayKind::WorkingDay,
+            other => return Err(decode_err(&format!("calendar day kind {other}"))),
+        };
+        Ok(CalendarDay {
+            date: self.date,
+            kind,
+            name: self.name,
+        })
+    }
+}
+
+/// The audit action of an assignment action.
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Progress { .. } => "report_progress",
+        Action::Complete { .. } => "complete_assignment",
+        Action::Reopen { .. } => "reopen_assignment",
+        Action::Cancel { .. } => "cancel_assignment",
+    }
+}
+
+/// The WHERE condition, ORDER BY and LIMIT of an assignment page, with its
+/// values (the filter's first, then the keyset's).
+fn page_tail(q: &AssignmentQuery) -> StoreResult<(String, Vec<Arg>)> {
+    let mut args: Vec<Arg> = Vec::new();
+    let mut conds = Vec::new();
+    if let Some(f) = &q.filter {
+        conds.push(format!("({})", f.sql));
+        args.extend(f.binds.iter().map(Arg::from));
+    }
+    let columns: &[&str] = match q.order {
+        AssignmentOrder::Deadline => &[DEADLINE_KEY, "task_id", "unit_id"],
+        AssignmentOrder::Unit => &["unit_id", "task_id"],
+        AssignmentOrder::CreateTime => &["created_at", "task_id", "unit_id"],
+    };
+    let (cmp, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some((value, task_id, unit_id)) = &q.after {
+        let keys = match q.order {
+            AssignmentOrder::Deadline => {
+                let date = if value.is_empty() {
+                    NO_DEADLINE
+                } else {
+                    value.as_str()
+                };
+                let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|e| {
+                    bad_page_token(format!("bad deadline {value:?} in the page token: {e}"))
+                })?;
+                vec![
+                    Arg::Date(date),
+                    Arg::Text(task_id.clone()),
+                    Arg::Text(unit_id.clone()),
+                ]
+            }
+            AssignmentOrder::Unit => vec![Arg::Text(unit_id.clone()), Arg::Text(task_id.clone())],
+            AssignmentOrder::CreateTime => {
+                let at = DateTime::parse_from_rfc3339(value).map_err(|e| {
+                    bad_page_token(format!(
+                        "bad creation time {value:?} in the page token: {e}"
+                    ))
+                })?;
+                vec![
+                    Arg::Time(at.with_timezone(&Utc)),
+                    Arg::Text(task_id.clone()),
+                    Arg::Text(unit_id.clone()),
+                ]
+            }
+        };
+        conds.push(format!(
+            "({}) {cmp} ({})",
+            columns.join(", "),
+            placeholders(args.len() + 1, keys.len())
+        ));
+        args.extend(keys);
+    }
+    let condition = if conds.is_empty() {
+        "1 = 1".to_string()
+    } else {
+        conds.join(" AND ")
+    };
+    let order = columns
+        .iter()
+        .map(|c| format!("{c} {dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let limit = q.limit.saturating_add(1);
+    Ok((format!("{condition} ORDER BY {order} LIMIT {limit}"), args))
+}
+
+impl SqlStore {
+    /// Opens the database named by `url` (scheme picks the backend) and
+    /// runs its migrations.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+        static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+        Ok(Self {
+            pool: Pool::connect(url, &SQLITE, &POSTGRES).await?,
+        })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    async fn assignments_where(&self, tail: &str, args: &[Arg]) -> StoreResult<Vec<Assignment>> {
+        let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(pool, tail, args));
+        into_assignments(rows)
+    }
+
+    async fn changes_where(&self, tail: &str, args: &[Arg]) -> StoreResult<Vec<Change>> {
+        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {tail}");
+        let rows: Vec<ChangeRow> = on_pool!(&self.pool, |pool, _Db| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql)),
+            args
+        )
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(ChangeRow::into_change).collect()
+    }
+}
+
+fn limit_arg(limit: usize) -> Arg {
+    Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+impl TaskStore for SqlStore {
+    async fn create_directive(&self, d: &Directive, m: &Mutation) -> StoreResult<Directive> {
+        let resource = format!("directives/{}", d.id);
+        on_pool!(&self.pool, |pool, _Db| {
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO directives (id, number, kind, issuer, issue_date, title, link, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(d.id.clone())
+            .bind(d.number.clone())
+            .bind(d.kind.as_str())
+            .bind(d.issuer.clone())
+            .bind(d.issue_date)
+            .bind(d.title.clone())
+            .bind(d.link.clone())
+            .bind(d.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(resource));
+            }
+            record!(tx, m, "create_directive", resource.clone(), d.id.clone());
+            tx.commit().await?;
+        });
+        self.get_directive(&d.id)
+            .await?
+            .ok_or(StoreError::NotFound(resource))
+    }
+
+    async fn get_directive(&self, id: &str) -> StoreResult<Option<Directive>> {
+        let sql = format!("SELECT {DIRECTIVE_COLUMNS} FROM directives WHERE id = $1");
+        let row: Option<DirectiveRow> =
+            on_pool!(&self.pool, |pool, _Db| sqlx::query_as(AssertSqlSafe(sql))
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?);
+        row.map(DirectiveRow::into_directive).transpose()
+    }
+
+    async fn list_directives(
+        &self,
+        after: Option<(NaiveDate, String)>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Directive>, bool)> {
+        let mut args = Vec::new();
+        let mut condition = "1 = 1";
+        if let Some((date, id)) = after {
+            args.push(Arg::Date(date));
+            args.push(Arg::Text(id));
+            condition = "(issue_date, id) < ($1, $2)";
+        }
+        let sql = format!(
+            "SELECT {DIRECTIVE_COLUMNS} FROM directives WHERE {condition} ORDER BY issue_date DESC, id DESC LIMIT {}",
+            limit.saturating_add(1)
+        );
+        let rows: Vec<DirectiveRow> = on_pool!(&self.pool, |pool, _Db| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql)),
+            &args
+        )
+        .fetch_all(pool)
+        .await?);
+        let mut directives = rows
+            .into_iter()
+            .map(DirectiveRow::into_directive)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let more = directives.len() > limit;
+        directives.truncate(limit);
+        Ok((directives, more))
+    }
+
+    async fn create_task(
+        &self,
+        task: &Task,
+        assignees: &[NewAssignment],
+        m: &Mutation,
+    ) -> StoreResult<(Task, Vec<Assignment>)> {
+        let mut units = HashSet::new();
+        if let Some(dup) = assignees.iter().find(|a| !units.insert(a.unit_id.as_str())) {
+            return Err(StoreError::AlreadyExists(format!(
+                "tasks/{}/assignments/{}",
+                task.id, dup.unit_id
+            )));
+        }
+        let (deadline_date, deadline_days) = match task.deadline {
+            Some(DeadlineRule::Date(d)) => (Some(d), None),
+            Some(DeadlineRule::WorkingDays(n)) => (
+                None,
+                Some(i32::try_from(n).map_err(|_| {
+                    StoreError::Precondition(
+                        "deadline",
+                        "OUT_OF_RANGE",
+                        format!("{n} working days is too many"),
+                    )
+                })?),
+            ),
+            None => (None, None),
+        };
+        let period = task.period.map(|p| p.as_str());
+        let (task_row, rows) = on_pool!(&self.pool, |pool, Db| {
+            let mut tx = pool.begin_write().await?;
+            let directive: Option<String> =
+                sqlx::query_scalar("SELECT id FROM directives WHERE id = $1")
+                    .bind(task.directive_id.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if directive.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "directives/{}",
+                    task.directive_id
+                )));
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO tasks (id, directive_id, title, description, task_group, deadline_date, deadline_working_days, \
+                 period, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(task.id.clone())
+            .bind(task.directive_id.clone())
+            .bind(task.title.clone())
+            .bind(task.description.clone())
+            .bind(task.group.as_str())
+            .bind(deadline_date)
+            .bind(deadline_days)
+            .bind(period)
+            .bind(task.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(format!("tasks/{}", task.id)));
+            }
+            if !assignees.is_empty() {
+                for chunk in assignees.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+                        "INSERT INTO assignments ({ASSIGNMENT_COLUMNS}) "
+                    ));
+                    qb.push_values(chunk, |mut b, a| {
+                        b.push_bind(task.id.clone())
+                            .push_bind(a.unit_id.clone())
+                            .push_bind(a.role.as_str())
+                            .push_bind(task.directive_id.clone())
+                            .push_bind(task.group.as_str())
+                            .push_bind(task.title.clone())
+                            .push_bind(a.deadline)
+                            .push_bind(1_i32)
+                            .push_bind(period)
+                            .push_bind(0_i32)
+                            .push_bind(None::<NaiveDate>)
+                            .push_bind(None::<NaiveDate>)
+                            .push_bind(None::<NaiveDate>)
+                            .push_bind(m.today)
+                            .push_bind(1_i64)
+                            .push_bind(m.at)
+                            .push_bind(m.at);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+            }
+            record!(
+                tx,
+                m,
+                "create_task",
+                format!("tasks/{}", task.id),
+                task.id.clone()
+            );
+            // The counter row stays locked until commit: take it last.
+            if !assignees.is_empty() {
+                let first = take_sequences!(tx, assignees.len());
+                let changes: Vec<Change> = assignees
+                    .iter()
+                    .zip(first..)
+                    .map(|(a, sequence)| Change {
+                        sequence,
+                        kind: ChangeKind::Created,
+                        task_id: task.id.clone(),
+                        unit_id: a.unit_id.clone(),
+                        directive_id: task.directive_id.clone(),
+                        deadline: a.deadline,
+                        deadline_version: 1,
+                        percent: 0,
+                        note: String::new(),
+                        evidence_link: String::new(),
+                        actor: m.actor.clone(),
+                        at: m.at,
+                    })
+                    .collect();
+                insert_changes!(tx, Db, changes);
+            }
+            let task_row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+            )))
+            .bind(task.id.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+            let rows = fetch_assignments!(&mut *tx, "task_id = $1", &[Arg::Text(task.id.clone())]);
+            tx.commit().await?;
+            (task_row, rows)
+        });
+        let mut assignments = into_assignments(rows)?;
+        assignments.sort_by_key(|a| assignees.iter().position(|n| n.unit_id == a.unit_id));
+        Ok((task_row.into_task()?, assignments))
+    }
+
+    async fn get_task(&self, id: &str) -> StoreResult<Option<Task>> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row: Option<TaskRow> =
+            on_pool!(&self.pool, |pool, _Db| sqlx::query_as(AssertSqlSafe(sql))
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?);
+        row.map(TaskRow::into_task).transpose()
+    }
+
+    async fn get_assignment(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+    ) -> StoreResult<Option<Assignment>> {
+        let args = [Arg::Text(task_id.into()), Arg::Text(unit_id.into())];
+        Ok(self
+            .assignments_where("task_id = $1 AND unit_id = $2", &args)
+            .await?
+            .pop())
+    }
+
+    async fn list_assignments(&self, q: &AssignmentQuery) -> StoreResult<AssignmentPage> {
+        let (tail, args) = page_tail(q)?;
+        let mut assignments = self.assignments_where(&tail, &args).await?;
+        let more = assignments.len() > q.limit;
+        assignments.truncate(q.limit);
+        Ok(AssignmentPage { assignments, more })
+    }
+
+    async fn all_assignments(&self, filter: Option<&SqlCondition>) -> StoreResult<Vec<Assignment>> {
+        let (condition, args) = match filter {
+            Some(f) => (
+                format!("({})", f.sql),
+                f.binds.iter().map(Arg::from).collect(),
+            ),
+            None => ("1 = 1".to_string(), Vec::new()),
+        };
+        let tail = format!("{condition} ORDER BY {DEADLINE_KEY}, task_id, unit_id");
+        self.assignments_where(&tail, &args).await
+    }
+
+    async fn act(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        action: &Action,
+        m: &Mutation,
+    ) -> StoreResult<Assignment> {
+        let resource = format!("tasks/{task_id}/assignments/{unit_id}");
+        let key = [Arg::Text(task_id.into()), Arg::Text(unit_id.into())];
+        let row = on_pool!(&self.pool, |pool, Db| {
+            let mut tx = pool.begin_write().await?;
+            let current = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key)
+                .pop()
+                .ok_or_else(|| StoreError::NotFound(resource.clone()))?
+                .into_assignment()?;
+            let (next, mut change) = actions::apply(&current, action, &m.actor, m.at, m.today)
+                .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
+            let updated = sqlx::query(
+                "UPDATE assignments SET role = $1, deadline = $2, deadline_version = $3, period = $4, progress = $5, \
+                 completed_on = $6, cancelled_on = $7, last_report_on = $8, version = $9, updated_at = $10 \
+                 WHERE task_id = $11 AND unit_id = $12 AND version = $13",
+            )
+            .bind(next.role.as_str())
+            .bind(next.deadline)
+            .bind(next.deadline_version)
+            .bind(next.period.map(|p| p.as_str()))
+            .bind(next.progress)
+            .bind(next.completed_on)
+            .bind(next.cancelled_on)
+            .bind(next.last_report_on)
+            .bind(next.version)
+            .bind(next.updated_at)
+            .bind(task_id.to_string())
+            .bind(unit_id.to_string())
+            .bind(current.version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Err(StoreError::Conflict(resource));
+            }
+            record!(
+                tx,
+                m,
+                action_name(action),
+                resource.clone(),
+                format!("{task_id}/{unit_id}")
+            );
+            // The counter row stays locked until commit: take it last.
+            change.sequence = take_sequences!(tx, 1);
+            insert_changes!(tx, Db, [change]);
+            let row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key).pop();
+            tx.commit().await?;
+            row
+        });
+        row.ok_or(StoreError::NotFound(resource))?.into_assignment()
+    }
+
+    async fn changes_after(&self, sequence: i64, limit: usize) -> StoreResult<Vec<Change>> {
+        let args = [Arg::Int(sequence), limit_arg(limit)];
+        self.changes_where("sequence > $1 ORDER BY sequence LIMIT $2", &args)
+            .await
+    }
+
+    async fn events_of(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>> {
+        let args = [
+            Arg::Text(task_id.into()),
+            Arg::Text(unit_id.into()),
+            Arg::Int(after),
+            limit_arg(limit),
+        ];
+        self.changes_where(
+            "task_id = $1 AND unit_id = $2 AND sequence > $3 ORDER BY sequence LIMIT $4",
+            &args,
+        )
+        .await
+    }
+
+    async fn recall(&self, method: &str, request_id: &str) -> StoreResult<Option<String>> {
+        let sql = "SELECT result FROM request_log WHERE method = $1 AND request_id = $2";
+        Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
+            .bind(method.to_string())
+            .bind(request_id.to_string())
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    async fn calendar(&self) -> StoreResult<Vec<CalendarDay>> {
+        let sql = "SELECT date, kind, name FROM calendar_days ORDER BY date";
+        let rows: Vec<DayRow> = on_pool!(&self.pool, |pool, _Db| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(DayRow::into_day).collect()
+    }
+
+    async fn replace_calendar_year(
+        &self,
+        year: i32,
+        days: &[CalendarDay],
+        m: &Mutation,
+    ) -> StoreResult<()> {
+        let (Some(first), Some(last)) = (
+            NaiveDate::from_ymd_opt(year, 1, 1),
+            NaiveDate::from_ymd_opt(year, 12, 31),
+        ) else {
+            return Err(StoreError::Precondition(
+                "year",
+                "OUT_OF_RANGE",
+                format!("{year} is not a supported year"),
+            ));
+        };
+        let mut dates = HashSet::new();
+        for d in days {
+            if d.date.year() != year {
+                return Err(StoreError::Precondition(
+                    "days",
+                    "OUTSIDE_YEAR",
+                    format!("{} is not in {year}", d.date),
+                ));
+            }
+            if !dates.insert(d.date) {
+                return Err(StoreError::Precondition(
+                    "days",
+                    "DUPLICATE_DATE",
+                    format!("{} is listed twice", d.date),
+                ));
+            }
+        }
+        on_pool!(&self.pool, |pool, _Db| {
+            let mut tx = pool.begin_write().await?;
+            // Claim the year first: a concurrent seed of it waits, then skips it.
+            sqlx::query(
+                "INSERT INTO calendar_years (year, source, updated_at) VALUES ($1, 'admin', $2) \
+                 ON CONFLICT (year) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
+            )
+            .bind(year)
+            .bind(m.at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM calendar_days WHERE date >= $1 AND date <= $2")
+                .bind(first)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            for d in days {
+                sqlx::query("INSERT INTO calendar_days (date, kind, name) VALUES ($1, $2, $3)")
+                    .bind(d.date)
+                    .bind(day_kind_str(d.kind))
+                    .bind(d.name.clone())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            record!(
+                tx,
+                m,
+                "replace_calendar_year",
+                format!("calendar/{year}"),
+                year.to_string()
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn seed_calendar(&self, days: &[CalendarDay]) -> StoreResult<()> {
+        let mut by_year: BTreeMap<i32, Vec<&CalendarDay>> = BTreeMap::new();
+        for d in days {
+            by_year.entry(d.date.year()).or_default().push(d);
+        }
+        let at = Utc::now();
+        on_pool!(&self.pool, |pool, _Db| {
+            let mut tx = pool.begin_write().await?;
+            let marked: Vec<i32> = sqlx::query_scalar("SELECT year FROM calendar_years")
+                .fetch_all(&mut *tx)
+                .await?;
+            let stored: Vec<NaiveDate> = sqlx::query_scalar("SELECT date FROM calendar_days")
+                .fetch_all(&mut *tx)
+                .await?;
+            let present: HashSet<i32> = marked
+                .into_iter()
+                .chain(stored.iter().map(|d| d.year()))
+                .collect();
+            for (year, days) in by_year.iter().filter(|(y, _)| !present.contains(*y)) {
+                // Claiming the year serializes with a concurrent replacement
+                // or seed of it; only the claimant loads the days.
+                let claimed = sqlx::query(
+                    "INSERT INTO calendar_years (year, source, updated_at) VALUES ($1, 'seed', $2) ON CONFLICT (year) DO NOTHING",
+                )
+                .bind(*year)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    continue;
+                }
+                for d in days {
+                    sqlx::query("INSERT INTO calendar_days (date, kind, name) VALUES ($1, $2, $3) ON CONFLICT (date) DO NOTHING")
+                        .bind(d.date)
+                        .bind(day_kind_str(d.kind))
+                        .bind(d.name.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

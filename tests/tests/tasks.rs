@@ -1,0 +1,539 @@
+//! The tasks service through the gateway: directives, a task assigned to
+//! eleven units, who may see and do what, statuses against a hand-computed
+//! table, working-day deadlines, idempotent retries, the resumable change
+//! feed, and bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{TimeZone, Utc};
+use p06_kit::clock::ManualClock;
+use p06_proto::{gateway::v1::Role, tasks::v1 as pb};
+use p06_tests::TestStack;
+use std::sync::Arc;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+type Client = pb::tasks_client::TasksClient<p06::client::GatewayChannel>;
+
+const AGENCIES: [&str; 4] = [
+    "m-public-security",
+    "m-justice",
+    "m-health",
+    "m-education-training",
+];
+const PROVINCES: [&str; 7] = ["p01", "p79", "p31", "p48", "p92", "p22", "p40"];
+
+fn clock_at(y: i32, m: u32, d: u32) -> ManualClock {
+    // 09:00 in Hà Nội.
+    ManualClock::new(Utc.with_ymd_and_hms(y, m, d, 2, 0, 0).unwrap())
+}
+
+fn field(status: &tonic::Status) -> String {
+    p06_kit::errors::violation(status)
+        .map(|v| v.0)
+        .unwrap_or_default()
+}
+
+async fn directive(client: &mut Client, number: &str, date: &str) -> String {
+    let d = pb::Directive {
+        number: number.into(),
+        r#type: pb::DirectiveType::Notice as i32,
+        issuer: "units/m-government-office".into(),
+        issue_date: date.into(),
+        title: "Kết luận của Thủ tướng tại cuộc họp Tổ công tác Đề án 06".into(),
+        ..Default::default()
+    };
+    client
+        .create_directive(pb::CreateDirectiveRequest {
+            directive: Some(d),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name
+}
+
+fn task(title: &str, deadline: pb::deadline_rule::Rule) -> pb::Task {
+    pb::Task {
+        title: title.into(),
+        group: pb::TaskGroup::Institutions as i32,
+        deadline: Some(pb::DeadlineRule {
+            rule: Some(deadline),
+        }),
+        ..Default::default()
+    }
+}
+
+fn assignees(units: &[&str]) -> Vec<pb::Assignee> {
+    units
+        .iter()
+        .map(|u| pb::Assignee {
+            unit: format!("units/{u}"),
+            role: pb::AssigneeRole::Lead as i32,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn eleven_units_each_see_and_report_only_their_own() {
+    let clock = clock_at(2024, 7, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "344/TB-VPCP", "2024-07-02").await;
+    assert_eq!(parent, "directives/344-tb-vpcp-2024");
+    let units: Vec<&str> = AGENCIES.iter().chain(PROVINCES.iter()).copied().collect();
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent: parent.clone(),
+            task: Some(task(
+                "Ban hành kế hoạch hành động",
+                pb::deadline_rule::Rule::Date("2024-07-20".into()),
+            )),
+            assignees: assignees(&units),
+            request_id: "344-plan".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.assignments.len(), 11);
+    assert!(
+        created
+            .assignments
+            .iter()
+            .all(|a| a.deadline == "2024-07-20"
+                && a.status == pb::AssignmentStatus::InProgress as i32)
+    );
+    let task_name = created.task.unwrap().name;
+
+    // Each unit sees exactly its own assignment.
+    let hanoi = stack.key_for("units/p01", Role::Unit).await;
+    let mut as_hanoi = stack.tasks(&hanoi).await;
+    let mine = as_hanoi
+        .list_assignments(pb::ListAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    assert_eq!(
+        mine.iter().map(|a| a.unit.as_str()).collect::<Vec<_>>(),
+        vec!["units/p01"]
+    );
+    let hcmc = format!("{task_name}/assignments/p79");
+    let err = as_hanoi
+        .get_assignment(pb::GetAssignmentRequest {
+            name: hcmc.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // A coordinator sees all eleven.
+    let all = tasks
+        .list_assignments(pb::ListAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    assert_eq!(all.len(), 11);
+
+    // A UNIT key may not report on another unit's assignment, nor create tasks.
+    let report = |name: &str, rid: &str| pb::ReportProgressRequest {
+        name: name.into(),
+        percent: 50,
+        note: "đã xây dựng dự thảo".into(),
+        evidence_link: "https://hanoi.gov.vn/ke-hoach".into(),
+        request_id: rid.into(),
+    };
+    let err = as_hanoi
+        .report_progress(report(&hcmc, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = as_hanoi
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(task(
+                "x",
+                pb::deadline_rule::Rule::Date("2024-08-01".into()),
+            )),
+            assignees: assignees(&["p01"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    // A retried report with the same request id writes one report.
+    let own = format!("{task_name}/assignments/p01");
+    let first = as_hanoi
+        .report_progress(report(&own, "r-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = as_hanoi
+        .report_progress(report(&own, "r-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (first.progress_percent, again.etag.as_str()),
+        (50, first.etag.as_str())
+    );
+    let events = as_hanoi
+        .list_assignment_events(pb::ListAssignmentEventsRequest {
+            name: own.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let kinds: Vec<i32> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            pb::ChangeKind::Created as i32,
+            pb::ChangeKind::Progress as i32
+        ]
+    );
+
+    // Retrying CreateTask returns the same task.
+    let retried = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent: "directives/344-tb-vpcp-2024".into(),
+            task: Some(task(
+                "Ban hành kế hoạch hành động",
+                pb::deadline_rule::Rule::Date("2024-07-20".into()),
+            )),
+            assignees: assignees(&units),
+            request_id: "344-plan".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.task.unwrap().name, task_name);
+}
+
+#[tokio::test]
+async fn statuses_and_summaries_match_the_hand_computed_table() {
+    let clock = clock_at(2024, 7, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "344/TB-VPCP", "2024-07-02").await;
+    let units = ["p01", "p79", "p31", "p48"];
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent: parent.clone(),
+            task: Some(task(
+                "Ban hành kế hoạch",
+                pb::deadline_rule::Rule::Date("2024-07-20".into()),
+            )),
+            assignees: assignees(&units),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let name = |u: &str| format!("{}/assignments/{u}", created.task.as_ref().unwrap().name);
+    let duty = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(pb::Task {
+                title: "Báo cáo định kỳ hằng tháng".into(),
+                group: pb::TaskGroup::Data as i32,
+                reporting_period: pb::ReportingPeriod::Monthly as i32,
+                ..Default::default()
+            }),
+            assignees: assignees(&["p92"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let duty_name = format!("{}/assignments/p92", duty.task.unwrap().name);
+
+    // p01 completes on 15 July (on time), p79 on 2 August (late), p31 is
+    // cancelled on 15 July, p48 never completes; p92 reports in July only.
+    clock.set(Utc.with_ymd_and_hms(2024, 7, 15, 2, 0, 0).unwrap());
+    tasks
+        .complete_assignment(pb::CompleteAssignmentRequest {
+            name: name("p01"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tasks
+        .cancel_assignment(pb::CancelAssignmentRequest {
+            name: name("p31"),
+            reason: "gộp nhiệm vụ".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p92 = stack.key_for("units/p92", Role::Unit).await;
+    clock.set(Utc.with_ymd_and_hms(2024, 7, 25, 2, 0, 0).unwrap());
+    stack
+        .tasks(&p92)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: duty_name.clone(),
+            percent: 100,
+            note: "báo cáo tháng 7".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clock.set(Utc.with_ymd_and_hms(2024, 8, 2, 2, 0, 0).unwrap());
+    tasks
+        .complete_assignment(pb::CompleteAssignmentRequest {
+            name: name("p79"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clock.set(Utc.with_ymd_and_hms(2024, 10, 1, 2, 0, 0).unwrap());
+
+    let summary = |as_of: &str| pb::GetSummaryRequest {
+        as_of: as_of.into(),
+        ..Default::default()
+    };
+    // (as of, on time, late, in progress, overdue, regular, cancelled, backlog)
+    let table = [
+        ("2024-07-10", 0, 0, 4, 0, 1, 0, 0),
+        ("2024-07-20", 1, 0, 2, 0, 1, 1, 0),
+        ("2024-07-31", 1, 0, 0, 2, 1, 1, 0),
+        ("2024-08-05", 1, 1, 0, 1, 1, 1, 1),
+        ("2024-09-05", 1, 1, 0, 2, 0, 1, 1),
+    ];
+    for (as_of, on_time, late, in_progress, overdue, regular, cancelled, backlog) in table {
+        let s = tasks
+            .get_summary(summary(as_of))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                s.completed_on_time,
+                s.completed_late,
+                s.in_progress,
+                s.overdue,
+                s.regular,
+                s.cancelled,
+                s.backlog,
+                s.total
+            ),
+            (
+                on_time,
+                late,
+                in_progress,
+                overdue,
+                regular,
+                cancelled,
+                backlog,
+                5
+            ),
+            "as of {as_of}: {}",
+            s.headline
+        );
+    }
+    // One unit's view.
+    let s = tasks
+        .get_summary(pb::GetSummaryRequest {
+            as_of: "2024-08-05".into(),
+            unit: "units/p79".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((s.total, s.completed_late), (1, 1));
+    assert_eq!(s.headline, "completed 1/1");
+    // And one assignment as of a date.
+    let a = tasks
+        .get_assignment(pb::GetAssignmentRequest {
+            name: name("p48"),
+            as_of: "2024-08-05".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (a.status, a.backlog),
+        (pb::AssignmentStatus::Overdue as i32, true)
+    );
+}
+
+#[tokio::test]
+async fn working_day_deadlines_skip_tet_and_count_make_up_saturdays() {
+    let stack = TestStack::start_at(Arc::new(clock_at(2025, 1, 20))).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let add = |date: &str, n: i32| pb::AddWorkingDaysRequest {
+        date: date.into(),
+        working_days: n,
+    };
+    assert_eq!(
+        tasks
+            .add_working_days(add("2025-01-20", 10))
+            .await
+            .unwrap()
+            .into_inner()
+            .date,
+        "2025-02-10"
+    );
+    assert_eq!(
+        tasks
+            .add_working_days(add("2025-04-25", 1))
+            .await
+            .unwrap()
+            .into_inner()
+            .date,
+        "2025-04-26"
+    );
+    let parent = directive(&mut tasks, "18/CT-TTg", "2025-01-20").await;
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(task(
+                "Rà soát dữ liệu dân cư",
+                pb::deadline_rule::Rule::WorkingDays(10),
+            )),
+            assignees: assignees(&["p01"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.assignments[0].deadline, "2025-02-10");
+    let year = tasks
+        .get_calendar(pb::GetCalendarRequest { year: 2025 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(year.days_off.iter().any(|d| d.date == "2025-01-29"));
+    assert!(year.working_days.iter().any(|d| d.date == "2025-04-26"));
+}
+
+#[tokio::test]
+async fn a_resumed_feed_misses_nothing_and_repeats_nothing() {
+    let stack = TestStack::start_at(Arc::new(clock_at(2024, 7, 2))).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "344/TB-VPCP", "2024-07-02").await;
+    let create = |title: &str| pb::CreateTaskRequest {
+        parent: parent.clone(),
+        task: Some(task(
+            title,
+            pb::deadline_rule::Rule::Date("2024-07-20".into()),
+        )),
+        assignees: assignees(&PROVINCES),
+        request_id: String::new(),
+    };
+    tasks.create_task(create("một")).await.unwrap();
+    // Read the first 4 changes and disconnect.
+    let mut feed = tasks
+        .watch_changes(pb::WatchChangesRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        seen.push(feed.next().await.unwrap().unwrap().sequence);
+    }
+    drop(feed);
+    // More changes while disconnected, then resume from the last sequence.
+    tasks.create_task(create("hai")).await.unwrap();
+    let mut feed = tasks
+        .watch_changes(pb::WatchChangesRequest {
+            after_sequence: *seen.last().unwrap(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while seen.len() < 14 {
+        seen.push(feed.next().await.unwrap().unwrap().sequence);
+    }
+    // A live change arrives on the open stream.
+    tasks.create_task(create("ba")).await.unwrap();
+    let live = feed.next().await.unwrap().unwrap();
+    seen.push(live.sequence);
+    assert_eq!(live.kind, pb::ChangeKind::Created as i32);
+    let expected: Vec<i64> = (seen[0]..seen[0] + 15).collect();
+    assert_eq!(seen, expected, "strictly increasing, no gap, no repeat");
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_writes_nothing() {
+    let stack = TestStack::start_at(Arc::new(clock_at(2024, 7, 2))).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "344/TB-VPCP", "2024-07-02").await;
+    let create = |deadline: &str, units: &[&str]| pb::CreateTaskRequest {
+        parent: parent.clone(),
+        task: Some(task("x", pb::deadline_rule::Rule::Date(deadline.into()))),
+        assignees: assignees(units),
+        request_id: String::new(),
+    };
+    let err = tasks
+        .create_task(create("2024-06-30", &["p01"]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "task.deadline.date")
+    );
+    let err = tasks
+        .create_task(create("2024-07-20", &["p01", "nowhere"]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "assignees[1].unit"),
+        "{err:?}"
+    );
+    // Lào Cai (new) did not exist on the directive's date.
+    let err = tasks
+        .create_task(create("2024-07-20", &["p15-2025"]))
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "assignees[0].unit");
+    let listed = tasks
+        .list_assignments(pb::ListAssignmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.assignments.is_empty(), "nothing written");
+
+    let created = tasks
+        .create_task(create("2024-07-20", &["p01"]))
+        .await
+        .unwrap()
+        .into_inner();
+    let hanoi = stack.key_for("units/p01", Role::Unit).await;
+    let report = pb::ReportProgressRequest {
+        name: created.assignments[0].name.clone(),
+        percent: 150,
+        ..Default::default()
+    };
+    let err = stack
+        .tasks(&hanoi)
+        .await
+        .report_progress(report)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), field(&err).as_str()),
+        (Code::InvalidArgument, "percent")
+    );
+    let err = tasks
+        .list_assignments(pb::ListAssignmentsRequest {
+            filter: "colour = red".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "filter");
+}
