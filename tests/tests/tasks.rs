@@ -145,6 +145,7 @@ async fn eleven_units_each_see_and_report_only_their_own() {
         note: "đã xây dựng dự thảo".into(),
         evidence_link: "https://hanoi.gov.vn/ke-hoach".into(),
         request_id: rid.into(),
+        etag: String::new(),
     };
     let err = as_hanoi
         .report_progress(report(&hcmc, ""))
@@ -528,6 +529,36 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         (err.code(), field(&err).as_str()),
         (Code::InvalidArgument, "percent")
     );
+    // A stale etag is refused with ABORTED, naming the etag.
+    let stale = pb::ReportProgressRequest {
+        name: created.assignments[0].name.clone(),
+        percent: 10,
+        etag: "\"99\"".into(),
+        ..Default::default()
+    };
+    let err = stack
+        .tasks(&hanoi)
+        .await
+        .report_progress(stale)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    assert_eq!(
+        p06_kit::errors::violated_field_info(&err).as_deref(),
+        Some("etag")
+    );
+    let fresh = pb::ReportProgressRequest {
+        name: created.assignments[0].name.clone(),
+        percent: 10,
+        etag: created.assignments[0].etag.clone(),
+        ..Default::default()
+    };
+    stack
+        .tasks(&hanoi)
+        .await
+        .report_progress(fresh)
+        .await
+        .unwrap();
     let err = tasks
         .list_assignments(pb::ListAssignmentsRequest {
             filter: "colour = red".into(),

@@ -53,3 +53,11 @@ pub fn violation(status: &Status) -> Option<(String, String)> {
             .map(|v| (v.field.clone(), v.description.clone()))
     })
 }
+
+/// The `field` an ErrorInfo detail names, if any (ABORTED and
+/// FAILED_PRECONDITION errors carry it there).
+pub fn violated_field_info(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .and_then(|i| i.metadata.get("field").cloned())
+}

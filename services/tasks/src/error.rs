@@ -19,6 +19,9 @@ pub enum TasksError {
     /// A concurrent change won.
     #[error("{0} changed concurrently; read it again and retry")]
     Aborted(String),
+    /// The etag sent is stale: (resource, current etag).
+    #[error("{0} changed since it was read; current etag is {1}")]
+    EtagMismatch(String, String),
     /// A rule refused the call: (field, reason, message).
     #[error("{2}")]
     FailedPrecondition(String, &'static str, String),
@@ -92,6 +95,12 @@ impl From<TasksError> for Status {
                 "CONCURRENT_CHANGE",
                 format!("{what} was changed concurrently; read it again and retry"),
                 &[("resource", &what)],
+            ),
+            TasksError::EtagMismatch(what, etag) => with_reason(
+                Code::Aborted,
+                "ETAG_MISMATCH",
+                format!("{what} changed since it was read (field etag); current etag is {etag}"),
+                &[("resource", &what), ("field", "etag"), ("etag", &etag)],
             ),
             TasksError::FailedPrecondition(field, reason, message) => {
                 failed_precondition(&field, reason, message)

@@ -328,19 +328,38 @@ fn authorize(caller: &Caller, unit: &str, who: Actor, action: &str) -> Result<()
     }
 }
 
+/// The request fields common to every state change.
+struct Change<'a> {
+    name: &'a str,
+    request_id: &'a str,
+    etag: &'a str,
+}
+
 async fn act<S: TaskStore>(
     api: &TasksApi<S>,
     caller: &Caller,
-    name: &str,
+    req: Change<'_>,
     who: Actor,
     method: &'static str,
-    request_id: &str,
     action: Action,
 ) -> Result<pb::Assignment> {
+    let Change {
+        name,
+        request_id,
+        etag,
+    } = req;
     let (task, unit) = convert::assignment_key("name", name)?;
     authorize(caller, &unit, who, method)?;
     actions::validate(&action).map_err(|(f, msg)| TasksError::invalid(f, msg))?;
     let m = api.mutation(caller, method, request_id)?;
+    if !etag.is_empty() && api.replay(&m).await?.is_none() {
+        let current = api.store.get_assignment(&task, &unit).await?;
+        let current = current.ok_or_else(|| TasksError::NotFound(name.to_string()))?;
+        let expected = format!("\"{}\"", current.version);
+        if etag != expected {
+            return Err(TasksError::EtagMismatch(name.to_string(), expected));
+        }
+    }
     let a = match api.replay(&m).await? {
         Some(_) => api
             .store
@@ -380,10 +399,13 @@ pub(super) async fn report_progress<S: TaskStore>(
     act(
         api,
         caller,
-        &r.name,
+        Change {
+            name: &r.name,
+            request_id: &r.request_id,
+            etag: &r.etag,
+        },
         Actor::Unit,
         "ReportProgress",
-        &r.request_id,
         action,
     )
     .await
@@ -404,10 +426,13 @@ pub(super) async fn complete<S: TaskStore>(
     act(
         api,
         caller,
-        &r.name,
+        Change {
+            name: &r.name,
+            request_id: &r.request_id,
+            etag: &r.etag,
+        },
         Actor::UnitOrCoordinator,
         "CompleteAssignment",
-        &r.request_id,
         action,
     )
     .await
@@ -425,10 +450,13 @@ pub(super) async fn reopen<S: TaskStore>(
     act(
         api,
         caller,
-        &r.name,
+        Change {
+            name: &r.name,
+            request_id: &r.request_id,
+            etag: &r.etag,
+        },
         Actor::Coordinator,
         "ReopenAssignment",
-        &r.request_id,
         action,
     )
     .await
@@ -447,10 +475,13 @@ pub(super) async fn cancel<S: TaskStore>(
     act(
         api,
         caller,
-        &r.name,
+        Change {
+            name: &r.name,
+            request_id: &r.request_id,
+            etag: &r.etag,
+        },
         Actor::Coordinator,
         "CancelAssignment",
-        &r.request_id,
         action,
     )
     .await

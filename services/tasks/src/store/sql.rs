@@ -637,33 +637,38 @@ impl TaskStore for SqlStore {
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists(format!("tasks/{}", task.id)));
             }
-            if !assignees.is_empty() {
-                for chunk in assignees.chunks(500) {
-                    let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
-                        "INSERT INTO assignments ({ASSIGNMENT_COLUMNS}) "
-                    ));
-                    qb.push_values(chunk, |mut b, a| {
-                        b.push_bind(task.id.clone())
-                            .push_bind(a.unit_id.clone())
-                            .push_bind(a.role.as_str())
-                            .push_bind(task.directive_id.clone())
-                            .push_bind(task.group.as_str())
-                            .push_bind(task.title.clone())
-                            .push_bind(a.deadline)
-                            .push_bind(1_i32)
-                            .push_bind(period)
-                            .push_bind(0_i32)
-                            .push_bind(None::<NaiveDate>)
-                            .push_bind(None::<NaiveDate>)
-                            .push_bind(None::<NaiveDate>)
-                            .push_bind(m.today)
-                            .push_bind(1_i64)
-                            .push_bind(m.at)
-                            .push_bind(m.at);
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
+            for chunk in assignees.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+                    "INSERT INTO assignments ({ASSIGNMENT_COLUMNS}) "
+                ));
+                qb.push_values(chunk, |mut b, a| {
+                    b.push_bind(task.id.clone())
+                        .push_bind(a.unit_id.clone())
+                        .push_bind(a.role.as_str())
+                        .push_bind(task.directive_id.clone())
+                        .push_bind(task.group.as_str())
+                        .push_bind(task.title.clone())
+                        .push_bind(a.deadline)
+                        .push_bind(1_i32)
+                        .push_bind(period)
+                        .push_bind(0_i32)
+                        .push_bind(None::<NaiveDate>)
+                        .push_bind(None::<NaiveDate>)
+                        .push_bind(None::<NaiveDate>)
+                        .push_bind(m.today)
+                        .push_bind(1_i64)
+                        .push_bind(m.at)
+                        .push_bind(m.at);
+                });
+                qb.build().execute(&mut *tx).await?;
             }
+            let task_row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+            )))
+            .bind(task.id.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+            let rows = fetch_assignments!(&mut *tx, "task_id = $1", &[Arg::Text(task.id.clone())]);
             record!(
                 tx,
                 m,
@@ -694,13 +699,6 @@ impl TaskStore for SqlStore {
                     .collect();
                 insert_changes!(tx, Db, changes);
             }
-            let task_row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
-            )))
-            .bind(task.id.clone())
-            .fetch_one(&mut *tx)
-            .await?;
-            let rows = fetch_assignments!(&mut *tx, "task_id = $1", &[Arg::Text(task.id.clone())]);
             tx.commit().await?;
             (task_row, rows)
         });
@@ -792,6 +790,7 @@ impl TaskStore for SqlStore {
             if updated != 1 {
                 return Err(StoreError::Conflict(resource));
             }
+            let row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key).pop();
             record!(
                 tx,
                 m,
@@ -802,7 +801,6 @@ impl TaskStore for SqlStore {
             // The counter row stays locked until commit: take it last.
             change.sequence = take_sequences!(tx, 1);
             insert_changes!(tx, Db, [change]);
-            let row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key).pop();
             tx.commit().await?;
             row
         });
