@@ -568,3 +568,162 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         .unwrap_err();
     assert_eq!(field(&err), "filter");
 }
+
+#[tokio::test]
+async fn an_approved_extension_moves_the_deadline_and_keeps_the_history() {
+    let clock = clock_at(2024, 7, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "344/TB-VPCP", "2024-07-02").await;
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(task(
+                "Ban hành kế hoạch",
+                pb::deadline_rule::Rule::Date("2024-07-20".into()),
+            )),
+            assignees: assignees(&["p01", "p79"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let hanoi_assignment = created.assignments[0].name.clone();
+    let hanoi = stack.key_for("units/p01", Role::Unit).await;
+    let hcmc = stack.key_for("units/p79", Role::Unit).await;
+    let ask = |date: &str| pb::RequestExtensionRequest {
+        parent: hanoi_assignment.clone(),
+        requested_deadline: date.into(),
+        reason: "chờ ý kiến thẩm định của Bộ Tư pháp".into(),
+        request_id: String::new(),
+    };
+    // Another unit may not ask for Hà Nội; an earlier date is refused.
+    assert_eq!(
+        stack
+            .tasks(&hcmc)
+            .await
+            .request_extension(ask("2024-08-15"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let err = stack
+        .tasks(&hanoi)
+        .await
+        .request_extension(ask("2024-07-10"))
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "requested_deadline");
+    let asked = stack
+        .tasks(&hanoi)
+        .await
+        .request_extension(ask("2024-08-15"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (asked.state, asked.previous_deadline.as_str()),
+        (pb::ExtensionState::Pending as i32, "2024-07-20")
+    );
+    // Only one pending request at a time; the unit cannot decide its own.
+    let err = stack
+        .tasks(&hanoi)
+        .await
+        .request_extension(ask("2024-08-30"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let decide = |approve: bool| pb::DecideExtensionRequest {
+        name: asked.name.clone(),
+        approve,
+        deadline: String::new(),
+        note: "đồng ý".into(),
+        request_id: "decide-1".into(),
+    };
+    assert_eq!(
+        stack
+            .tasks(&hanoi)
+            .await
+            .decide_extension(decide(true))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    let decided = tasks
+        .decide_extension(decide(true))
+        .await
+        .unwrap()
+        .into_inner();
+    let a = decided.assignment.unwrap();
+    assert_eq!((a.deadline.as_str(), a.deadline_version), ("2024-08-15", 2));
+    assert_eq!(
+        decided.extension.unwrap().state,
+        pb::ExtensionState::Approved as i32
+    );
+    // A retried decision returns the same outcome; a second decision is refused.
+    let again = tasks
+        .decide_extension(decide(true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.assignment.unwrap().deadline_version, 2);
+    let mut other = decide(false);
+    other.request_id = "decide-2".into();
+    assert_eq!(
+        tasks.decide_extension(other).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+
+    // History: the deadline change is in the events and the feed.
+    let events = tasks
+        .list_assignment_events(pb::ListAssignmentEventsRequest {
+            name: hanoi_assignment.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.deadline.as_str(), last.deadline_version),
+        (pb::ChangeKind::DeadlineChanged as i32, "2024-08-15", 2)
+    );
+    // As of 2024-07-25 Hà Nội is within its new deadline, HCMC is overdue.
+    let listed = tasks
+        .list_assignments(pb::ListAssignmentsRequest {
+            as_of: "2024-07-25".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    let status: Vec<(String, i32)> = listed.into_iter().map(|a| (a.unit, a.status)).collect();
+    assert_eq!(
+        status,
+        vec![
+            (
+                "units/p79".to_string(),
+                pb::AssignmentStatus::Overdue as i32
+            ),
+            (
+                "units/p01".to_string(),
+                pb::AssignmentStatus::InProgress as i32
+            )
+        ]
+    );
+    let history = stack
+        .tasks(&hanoi)
+        .await
+        .list_extensions(pb::ListExtensionsRequest {
+            parent: hanoi_assignment,
+        })
+        .await
+        .unwrap();
+    assert_eq!(history.into_inner().extensions.len(), 1);
+}

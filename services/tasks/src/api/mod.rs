@@ -2,6 +2,7 @@
 //! request, call the store, convert the result.
 
 pub mod convert;
+mod extensions;
 mod feed;
 mod list;
 mod write;
@@ -225,6 +226,36 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         let caller = Caller::of(&request)?.clone();
         Ok(Response::new(
             list::events(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::Extension>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            extensions::request(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
+    async fn decide_extension(
+        &self,
+        request: Request<pb::DecideExtensionRequest>,
+    ) -> Result<Response<pb::DecideExtensionResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            extensions::decide(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_extensions(
+        &self,
+        request: Request<pb::ListExtensionsRequest>,
+    ) -> Result<Response<pb::ListExtensionsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            extensions::list(self, &caller, request.get_ref()).await?,
         ))
     }
 

@@ -28,6 +28,13 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// A new deadline (an approved extension).
+    ChangeDeadline {
+        /// The new deadline.
+        deadline: NaiveDate,
+        /// Why.
+        note: String,
+    },
     /// Cancelled from a day.
     Cancel {
         /// Cancellation day.
@@ -137,6 +144,24 @@ pub fn apply(
                 ChangeKind::Reopened,
                 a.progress,
                 reason.clone(),
+                String::new(),
+            )
+        }
+        Action::ChangeDeadline { deadline, note } => {
+            refuse_unless_open(a, "change the deadline of")?;
+            if a.deadline.is_none() {
+                return Err((
+                    "deadline",
+                    "NO_DEADLINE",
+                    "a regularly implemented duty has no deadline to change".into(),
+                ));
+            }
+            next.deadline = Some(*deadline);
+            next.deadline_version += 1;
+            (
+                ChangeKind::DeadlineChanged,
+                a.progress,
+                note.clone(),
                 String::new(),
             )
         }

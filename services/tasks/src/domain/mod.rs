@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod calendar;
+pub mod extension;
 pub mod model;
 pub mod status;
 pub mod summary;

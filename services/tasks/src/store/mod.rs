@@ -13,6 +13,7 @@ pub mod sql;
 use crate::domain::{
     actions::Action,
     calendar::CalendarDay,
+    extension::{Decision, Extension},
     model::{AssigneeRole, Assignment, Change, Directive, Task},
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -190,4 +191,26 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Loads the shipped exceptions for every year that has none yet.
     fn seed_calendar(&self, days: &[CalendarDay]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records an extension request; Precondition when one is pending.
+    fn request_extension(
+        &self,
+        e: &Extension,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Extension>> + Send;
+    /// One assignment's extension requests, oldest first.
+    fn list_extensions(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<Extension>>> + Send;
+    /// Decides a pending request; an approval changes the assignment's
+    /// deadline (with its feed entry) in the same transaction.
+    fn decide_extension(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        id: &str,
+        decision: &Decision,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<(Extension, Assignment)>> + Send;
 }

@@ -18,6 +18,7 @@ use super::{
 use crate::domain::{
     actions::{self, Action},
     calendar::{CalendarDay, DayKind},
+    extension::{Decision, Extension},
     model::{Assignment, Change, ChangeKind, DeadlineRule, Directive, Task},
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -185,6 +186,53 @@ macro_rules! fetch_assignments {
             .fetch_all($exec)
             .await?;
         rows
+    }};
+}
+
+/// Applies an action to one assignment inside a write transaction: reads
+/// the row, runs [`actions::apply`], writes it under a version guard, records
+/// the audit entry and request id, and appends the feed entry (taking the
+/// counter last, so its lock is held briefly). Evaluates to the re-read row.
+macro_rules! act_in_tx {
+    ($tx:ident, $db:ident, $task_id:expr, $unit_id:expr, $action:expr, $m:expr, $resource:expr) => {{
+        let (task_id, unit_id, action, m, resource): (&str, &str, &Action, &Mutation, &String) =
+            ($task_id, $unit_id, $action, $m, $resource);
+        let key = [Arg::Text(task_id.into()), Arg::Text(unit_id.into())];
+        let current = fetch_assignments!(&mut *$tx, "task_id = $1 AND unit_id = $2", &key)
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(resource.clone()))?
+            .into_assignment()?;
+        let (next, mut change) = actions::apply(&current, action, &m.actor, m.at, m.today)
+            .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
+        let updated = sqlx::query(
+            "UPDATE assignments SET role = $1, deadline = $2, deadline_version = $3, period = $4, progress = $5, \
+             completed_on = $6, cancelled_on = $7, last_report_on = $8, version = $9, updated_at = $10 \
+             WHERE task_id = $11 AND unit_id = $12 AND version = $13",
+        )
+        .bind(next.role.as_str())
+        .bind(next.deadline)
+        .bind(next.deadline_version)
+        .bind(next.period.map(|p| p.as_str()))
+        .bind(next.progress)
+        .bind(next.completed_on)
+        .bind(next.cancelled_on)
+        .bind(next.last_report_on)
+        .bind(next.version)
+        .bind(next.updated_at)
+        .bind(task_id.to_string())
+        .bind(unit_id.to_string())
+        .bind(current.version)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Conflict(resource.clone()));
+        }
+        let row = fetch_assignments!(&mut *$tx, "task_id = $1 AND unit_id = $2", &key).pop();
+        record!($tx, m, action_name(action), resource.clone(), format!("{task_id}/{unit_id}"));
+        change.sequence = take_sequences!($tx, 1);
+        insert_changes!($tx, $db, [change]);
+        row
     }};
 }
 
@@ -394,6 +442,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Complete { .. } => "complete_assignment",
         Action::Reopen { .. } => "reopen_assignment",
         Action::Cancel { .. } => "cancel_assignment",
+        Action::ChangeDeadline { .. } => "change_deadline",
     }
 }
 
@@ -504,6 +553,8 @@ impl SqlStore {
 fn limit_arg(limit: usize) -> Arg {
     Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX))
 }
+
+mod extensions;
 
 impl TaskStore for SqlStore {
     async fn create_directive(&self, d: &Directive, m: &Mutation) -> StoreResult<Directive> {
@@ -757,50 +808,9 @@ impl TaskStore for SqlStore {
         m: &Mutation,
     ) -> StoreResult<Assignment> {
         let resource = format!("tasks/{task_id}/assignments/{unit_id}");
-        let key = [Arg::Text(task_id.into()), Arg::Text(unit_id.into())];
         let row = on_pool!(&self.pool, |pool, Db| {
             let mut tx = pool.begin_write().await?;
-            let current = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key)
-                .pop()
-                .ok_or_else(|| StoreError::NotFound(resource.clone()))?
-                .into_assignment()?;
-            let (next, mut change) = actions::apply(&current, action, &m.actor, m.at, m.today)
-                .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
-            let updated = sqlx::query(
-                "UPDATE assignments SET role = $1, deadline = $2, deadline_version = $3, period = $4, progress = $5, \
-                 completed_on = $6, cancelled_on = $7, last_report_on = $8, version = $9, updated_at = $10 \
-                 WHERE task_id = $11 AND unit_id = $12 AND version = $13",
-            )
-            .bind(next.role.as_str())
-            .bind(next.deadline)
-            .bind(next.deadline_version)
-            .bind(next.period.map(|p| p.as_str()))
-            .bind(next.progress)
-            .bind(next.completed_on)
-            .bind(next.cancelled_on)
-            .bind(next.last_report_on)
-            .bind(next.version)
-            .bind(next.updated_at)
-            .bind(task_id.to_string())
-            .bind(unit_id.to_string())
-            .bind(current.version)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated != 1 {
-                return Err(StoreError::Conflict(resource));
-            }
-            let row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &key).pop();
-            record!(
-                tx,
-                m,
-                action_name(action),
-                resource.clone(),
-                format!("{task_id}/{unit_id}")
-            );
-            // The counter row stays locked until commit: take it last.
-            change.sequence = take_sequences!(tx, 1);
-            insert_changes!(tx, Db, [change]);
+            let row = act_in_tx!(tx, Db, task_id, unit_id, action, m, &resource);
             tx.commit().await?;
             row
         });
@@ -963,5 +973,24 @@ impl TaskStore for SqlStore {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn request_extension(&self, e: &Extension, m: &Mutation) -> StoreResult<Extension> {
+        self.insert_extension(e, m).await
+    }
+
+    async fn list_extensions(&self, task_id: &str, unit_id: &str) -> StoreResult<Vec<Extension>> {
+        self.extensions_of(task_id, unit_id).await
+    }
+
+    async fn decide_extension(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        id: &str,
+        decision: &Decision,
+        m: &Mutation,
+    ) -> StoreResult<(Extension, Assignment)> {
+        self.decide(task_id, unit_id, id, decision, m).await
     }
 }
