@@ -94,6 +94,7 @@ impl Stack {
             database_url: options.databases.tasks.clone(),
             internal_token: internal_token.clone(),
             localities_url: format!("http://{localities_addr}"),
+            ..p06_tasks::Config::default()
         };
         p06_tasks::prepare(&tasks_config)
             .await

@@ -727,3 +727,177 @@ async fn an_approved_extension_moves_the_deadline_and_keeps_the_history() {
         .unwrap();
     assert_eq!(history.into_inner().extensions.len(), 1);
 }
+
+#[tokio::test]
+async fn a_merge_moves_open_assignments_and_earlier_reports_keep_the_old_units() {
+    // Hà Giang (02) and Tuyên Quang (08) merged into the new Tuyên Quang
+    // (units/p08-2025) on 2025-07-01; Hà Nội was not merged.
+    let clock = clock_at(2025, 6, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "90/TB-VPCP", "2025-06-02").await;
+    let create = |title: &str| pb::CreateTaskRequest {
+        parent: parent.clone(),
+        task: Some(task(
+            title,
+            pb::deadline_rule::Rule::Date("2025-08-30".into()),
+        )),
+        assignees: assignees(&["p02", "p08", "p01"]),
+        request_id: String::new(),
+    };
+    let open = tasks
+        .create_task(create("Làm sạch dữ liệu"))
+        .await
+        .unwrap()
+        .into_inner();
+    let done = tasks
+        .create_task(create("Báo cáo sơ kết"))
+        .await
+        .unwrap()
+        .into_inner();
+    let open_task = open.task.unwrap().name;
+    clock.set(Utc.with_ymd_and_hms(2025, 6, 20, 2, 0, 0).unwrap());
+    let ha_giang = stack.key_for("units/p02", Role::Unit).await;
+    stack
+        .tasks(&ha_giang)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: format!("{open_task}/assignments/p02"),
+            percent: 60,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stack
+        .tasks(&ha_giang)
+        .await
+        .complete_assignment(pb::CompleteAssignmentRequest {
+            name: done.assignments[0].name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // After the reform, an administrator applies it (the service also does
+    // so on its own schedule).
+    clock.set(Utc.with_ymd_and_hms(2025, 7, 2, 2, 0, 0).unwrap());
+    let admin = stack.tasks(&stack.admin_key).await;
+    let mut admin = admin;
+    let applied = admin
+        .apply_administrative_changes(pb::ApplyAdministrativeChangesRequest {
+            date: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Open: p02 and p08 of the first task, p08 of the second (p02's was completed).
+    assert_eq!(applied.moved, 3, "{:?}", applied.moves);
+    assert!(
+        applied
+            .moves
+            .iter()
+            .all(|m| m.to == "units/p08-2025" && m.effective_date == "2025-07-01")
+    );
+    // Running it again moves nothing.
+    let again = admin
+        .apply_administrative_changes(pb::ApplyAdministrativeChangesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.moved, 0);
+
+    // The successor holds one assignment per task, with the progress carried over.
+    let successor = tasks
+        .get_assignment(pb::GetAssignmentRequest {
+            name: format!("{open_task}/assignments/p08-2025"),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (successor.progress_percent, successor.deadline.as_str()),
+        (60, "2025-08-30")
+    );
+    let tuyen_quang = stack.key_for("units/p08-2025", Role::Unit).await;
+    stack
+        .tasks(&tuyen_quang)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: successor.name.clone(),
+            percent: 80,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The old assignment is closed to new reports; its history stays.
+    let err = stack
+        .tasks(&ha_giang)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: format!("{open_task}/assignments/p02"),
+            percent: 70,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    // Reports as of a date before the merger still show the old units.
+    let summary = |unit: &str, as_of: &str| pb::GetSummaryRequest {
+        unit: unit.into(),
+        as_of: as_of.into(),
+        ..Default::default()
+    };
+    let before = tasks
+        .get_summary(summary("units/p02", "2025-06-25"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (before.total, before.in_progress, before.completed_on_time),
+        (2, 1, 1)
+    );
+    let after_old = tasks
+        .get_summary(summary("units/p02", "2025-07-02"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        after_old.total, 1,
+        "only the completed one stays with Hà Giang"
+    );
+    let after_new = tasks
+        .get_summary(summary("units/p08-2025", "2025-07-02"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after_new.total, 2);
+    let programme = tasks
+        .get_summary(summary("", "2025-07-02"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        programme.total, 5,
+        "2 tasks x 3 units, less the merged duplicates, plus nothing lost"
+    );
+
+    // The feed says where each moved assignment went.
+    let mut feed = tasks
+        .watch_changes(pb::WatchChangesRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut reassigned = 0;
+    while let Some(Ok(change)) = feed.next().await {
+        if change.kind == pb::ChangeKind::Reassigned as i32 {
+            reassigned += 1;
+        }
+        if change.unit == "units/p08-2025" && change.kind == pb::ChangeKind::Progress as i32 {
+            break;
+        }
+    }
+    assert_eq!(reassigned, 3);
+}

@@ -31,6 +31,9 @@ pub struct Config {
     pub internal_token: String,
     /// The localities service, to check assignees.
     pub localities_url: String,
+    /// How often (seconds) open assignments of ended units are moved to
+    /// their successors; 0 turns the background pass off.
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             database_url: "sqlite:data/tasks.db".into(),
             internal_token: String::new(),
             localities_url: "http://127.0.0.1:50052".into(),
+            reconcile_interval_secs: 600,
         }
     }
 }
@@ -105,7 +109,12 @@ pub async fn serve_with_clock(
         localities,
         shutdown.clone(),
     );
-    let routes = tonic::service::Routes::new(TasksServer::new(api));
+    let api = Arc::new(api);
+    if config.reconcile_interval_secs > 0 {
+        let every = std::time::Duration::from_secs(config.reconcile_interval_secs);
+        tokio::spawn(reconcile(api.clone(), every, shutdown.clone()));
+    }
+    let routes = tonic::service::Routes::new(TasksServer::from_arc(api));
     let result = p06_kit::server::serve_internal(
         "tasks",
         routes,
@@ -117,4 +126,24 @@ pub async fn serve_with_clock(
     .await;
     store.close().await;
     Ok(result?)
+}
+
+/// The background pass that moves open assignments of ended units to their
+/// successors, until shutdown.
+async fn reconcile<S: TaskStore>(
+    api: Arc<api::TasksApi<S>>,
+    every: std::time::Duration,
+    shutdown: Shutdown,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        if let Err(error) = api.reconcile_now().await {
+            tracing::warn!(%error, "administrative change pass failed; will retry");
+        }
+    }
 }

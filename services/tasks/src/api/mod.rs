@@ -1,6 +1,7 @@
 //! gRPC handlers for `p06.tasks.v1.Tasks`: check the caller, read the
 //! request, call the store, convert the result.
 
+mod admin;
 pub mod convert;
 mod extensions;
 mod feed;
@@ -257,6 +258,24 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         Ok(Response::new(
             extensions::list(self, &caller, request.get_ref()).await?,
         ))
+    }
+
+    async fn apply_administrative_changes(
+        &self,
+        request: Request<pb::ApplyAdministrativeChangesRequest>,
+    ) -> Result<Response<pb::ApplyAdministrativeChangesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller
+            .require(&[Role::Admin], "ApplyAdministrativeChanges")
+            .map_err(TasksError::PermissionDenied)?;
+        let date = self.as_of("date", &request.get_ref().date)?;
+        let m = self.mutation(caller, "ApplyAdministrativeChanges", "")?;
+        let moves = self.apply_administrative_changes(date, &m).await?;
+        let moved = moves.iter().map(|m| m.assignments).sum();
+        Ok(Response::new(pb::ApplyAdministrativeChangesResponse {
+            moved,
+            moves,
+        }))
     }
 
     async fn get_calendar(

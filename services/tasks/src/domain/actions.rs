@@ -132,6 +132,13 @@ pub fn apply(
             (ChangeKind::Completed, 100, note.clone(), String::new())
         }
         Action::Reopen { reason } => {
+            refuse_unless_open(
+                &Assignment {
+                    completed_on: None,
+                    ..a.clone()
+                },
+                "reopen",
+            )?;
             if a.completed_on.is_none() {
                 return Err((
                     "name",
@@ -166,6 +173,13 @@ pub fn apply(
             )
         }
         Action::Cancel { on, reason } => {
+            if let Some(to) = &a.moved_to {
+                return Err((
+                    "name",
+                    "MOVED",
+                    format!("this assignment moved to units/{to}; cancel that one"),
+                ));
+            }
             if a.cancelled_on.is_some() {
                 return Err((
                     "name",
@@ -202,6 +216,13 @@ pub fn apply(
 }
 
 fn refuse_unless_open(a: &Assignment, what: &str) -> Result<(), Refusal> {
+    if let Some(to) = &a.moved_to {
+        return Err((
+            "name",
+            "MOVED",
+            format!("cannot {what} this assignment: it moved to units/{to}"),
+        ));
+    }
     if a.cancelled_on.is_some() {
         return Err((
             "name",
@@ -240,6 +261,9 @@ mod tests {
             completed_on: None,
             cancelled_on: None,
             last_report_on: None,
+            moved_on: None,
+            moved_to: None,
+            moved_from: None,
             created_on: NaiveDate::from_ymd_opt(2024, 7, 2).unwrap(),
             version: 1,
             created_at: at,

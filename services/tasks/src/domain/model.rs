@@ -198,6 +198,12 @@ pub struct Assignment {
     pub cancelled_on: Option<NaiveDate>,
     /// Latest progress report day.
     pub last_report_on: Option<NaiveDate>,
+    /// Day it moved to a successor unit (administrative change).
+    pub moved_on: Option<NaiveDate>,
+    /// The successor unit it moved to.
+    pub moved_to: Option<String>,
+    /// The unit it came from, when it was moved here.
+    pub moved_from: Option<String>,
     /// Day assigned.
     pub created_on: NaiveDate,
     /// Optimistic version.
@@ -218,12 +224,13 @@ impl Assignment {
             completed_on: self.completed_on,
             cancelled_on: self.cancelled_on,
             last_report_on: self.last_report_on,
+            moved_on: self.moved_on,
         }
     }
 
     /// Whether it can still change (not completed or cancelled).
     pub fn is_open(&self) -> bool {
-        self.completed_on.is_none() && self.cancelled_on.is_none()
+        self.completed_on.is_none() && self.cancelled_on.is_none() && self.moved_on.is_none()
     }
 }
 

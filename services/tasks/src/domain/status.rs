@@ -78,12 +78,15 @@ pub struct StatusInput {
     pub cancelled_on: Option<NaiveDate>,
     /// Day of the latest progress report on or before the as-of date.
     pub last_report_on: Option<NaiveDate>,
+    /// Day the assignment moved to a successor unit; from then on it is the
+    /// successor's and this row no longer counts.
+    pub moved_on: Option<NaiveDate>,
 }
 
 /// Status and backlog flag as of `as_of`; `None` before the assignment
 /// existed.
 pub fn status(a: &StatusInput, as_of: NaiveDate) -> Option<(Status, bool)> {
-    if a.created_on > as_of {
+    if a.created_on > as_of || a.moved_on.is_some_and(|d| d <= as_of) {
         return None;
     }
     if a.cancelled_on.is_some_and(|d| d <= as_of) {
@@ -139,6 +142,7 @@ mod tests {
             completed_on: None,
             cancelled_on: None,
             last_report_on: None,
+            moved_on: None,
         }
     }
 
@@ -211,6 +215,7 @@ mod tests {
             completed_on: None,
             cancelled_on: None,
             last_report_on: None,
+            moved_on: None,
         };
         // February: January was not a full month of the duty; nothing owed.
         assert_eq!(

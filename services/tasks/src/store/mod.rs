@@ -213,4 +213,16 @@ pub trait TaskStore: Send + Sync + 'static {
         decision: &Decision,
         m: &Mutation,
     ) -> impl Future<Output = StoreResult<(Extension, Assignment)>> + Send;
+    /// Moves one open assignment of `from` to `to` from day `on` (see
+    /// `sql/reassign.rs`); `None` when it was no longer open.
+    fn move_assignment(
+        &self,
+        task_id: &str,
+        from: &str,
+        to: &str,
+        on: NaiveDate,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Option<Assignment>>> + Send;
+    /// Units holding at least one open assignment.
+    fn open_units(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 }

@@ -179,7 +179,7 @@ macro_rules! insert_changes {
 macro_rules! fetch_assignments {
     ($exec:expr, $tail:expr, $args:expr) => {{
         let sql = format!(
-            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE {}",
+            "SELECT {ASSIGNMENT_COLUMNS}, moved_on, moved_to, moved_from FROM assignments WHERE {}",
             $tail
         );
         let rows: Vec<AssignmentRow> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), $args)
@@ -335,6 +335,9 @@ struct AssignmentRow {
     completed_on: Option<NaiveDate>,
     cancelled_on: Option<NaiveDate>,
     last_report_on: Option<NaiveDate>,
+    moved_on: Option<NaiveDate>,
+    moved_to: Option<String>,
+    moved_from: Option<String>,
     created_on: NaiveDate,
     version: i64,
     created_at: DateTime<Utc>,
@@ -357,6 +360,9 @@ impl AssignmentRow {
             completed_on: self.completed_on,
             cancelled_on: self.cancelled_on,
             last_report_on: self.last_report_on,
+            moved_on: self.moved_on,
+            moved_to: self.moved_to,
+            moved_from: self.moved_from,
             created_on: self.created_on,
             version: self.version,
             created_at: self.created_at,
@@ -555,6 +561,7 @@ fn limit_arg(limit: usize) -> Arg {
 }
 
 mod extensions;
+mod reassign;
 
 impl TaskStore for SqlStore {
     async fn create_directive(&self, d: &Directive, m: &Mutation) -> StoreResult<Directive> {
@@ -992,5 +999,24 @@ impl TaskStore for SqlStore {
         m: &Mutation,
     ) -> StoreResult<(Extension, Assignment)> {
         self.decide(task_id, unit_id, id, decision, m).await
+    }
+
+    async fn move_assignment(
+        &self,
+        task_id: &str,
+        from: &str,
+        to: &str,
+        on: NaiveDate,
+        m: &Mutation,
+    ) -> StoreResult<Option<Assignment>> {
+        SqlStore::move_assignment(self, task_id, from, to, on, m).await
+    }
+
+    async fn open_units(&self) -> StoreResult<Vec<String>> {
+        let sql = "SELECT DISTINCT unit_id FROM assignments \
+                   WHERE completed_on IS NULL AND cancelled_on IS NULL AND moved_on IS NULL ORDER BY unit_id";
+        Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
+            .fetch_all(pool)
+            .await?))
     }
 }
