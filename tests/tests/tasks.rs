@@ -340,6 +340,42 @@ async fn statuses_and_summaries_match_the_hand_computed_table() {
             s.headline
         );
     }
+    // The provinces' scoreboard as of 5 August 2024: all 63 ranked.
+    let board = tasks
+        .get_scoreboard(pb::GetScoreboardRequest {
+            as_of: "2024-08-05".into(),
+            scope: pb::ScoreboardScope::Provinces as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(board.entries.len(), 63);
+    let line = |unit: &str| {
+        board
+            .entries
+            .iter()
+            .find(|e| e.unit == unit)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (line("units/p01").rank, line("units/p01").headline.as_str()),
+        (1, "ranked 1/63")
+    );
+    assert_eq!(
+        (line("units/p92").rank, line("units/p92").score),
+        (2, 100.0)
+    );
+    assert_eq!((line("units/p79").rank, line("units/p79").score), (3, 50.0));
+    assert_eq!(
+        (line("units/p31").rank, line("units/p20").rank),
+        (4, 4),
+        "nothing counted: shared rank"
+    );
+    assert_eq!(line("units/p48").rank, 63, "the overdue one is last");
+    assert!(board.formula.contains("0.5 × completed_late"));
+
     // One unit's view.
     let s = tasks
         .get_summary(pb::GetSummaryRequest {

@@ -6,6 +6,7 @@ pub mod convert;
 mod extensions;
 mod feed;
 mod list;
+mod scoreboard;
 mod write;
 
 use crate::{
@@ -358,6 +359,16 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
             on_time_rate: counts.on_time_rate(),
             headline: counts.headline(),
         }))
+    }
+
+    async fn get_scoreboard(
+        &self,
+        request: Request<pb::GetScoreboardRequest>,
+    ) -> Result<Response<pb::Scoreboard>, Status> {
+        Caller::of(&request)?;
+        Ok(Response::new(
+            scoreboard::get(self, request.get_ref()).await?,
+        ))
     }
 
     type WatchChangesStream = feed::ChangeStream;

@@ -5,5 +5,6 @@ pub mod actions;
 pub mod calendar;
 pub mod extension;
 pub mod model;
+pub mod scoreboard;
 pub mod status;
 pub mod summary;
