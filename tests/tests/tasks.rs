@@ -452,6 +452,52 @@ async fn working_day_deadlines_skip_tet_and_count_make_up_saturdays() {
         .into_inner();
     assert!(year.days_off.iter().any(|d| d.date == "2025-01-29"));
     assert!(year.working_days.iter().any(|d| d.date == "2025-04-26"));
+
+    // An extra day off announced later moves the open deadline by one
+    // working day; only an ADMIN may change the calendar.
+    let mut changed = year.clone();
+    changed.days_off.push(pb::CalendarDay {
+        date: "2025-02-04".into(),
+        name: "nghỉ bù (ví dụ)".into(),
+    });
+    let update = pb::UpdateCalendarRequest {
+        calendar: Some(changed),
+        request_id: String::new(),
+    };
+    assert_eq!(
+        tasks
+            .update_calendar(update.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let updated = stack
+        .tasks(&stack.admin_key)
+        .await
+        .update_calendar(update)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.days_off.len(), year.days_off.len() + 1);
+    let a = tasks
+        .get_assignment(pb::GetAssignmentRequest {
+            name: created.assignments[0].name.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((a.deadline.as_str(), a.deadline_version), ("2025-02-11", 2));
+    assert_eq!(
+        tasks
+            .add_working_days(add("2025-01-20", 10))
+            .await
+            .unwrap()
+            .into_inner()
+            .date,
+        "2025-02-11"
+    );
 }
 
 #[tokio::test]

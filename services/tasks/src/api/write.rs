@@ -557,9 +557,74 @@ pub(super) async fn update_calendar<S: TaskStore>(
     api.store.replace_calendar_year(c.year, &days, &m).await?;
     let fresh = Calendar::new(api.store.calendar().await?);
     let out = calendar_year(&fresh, c.year)?;
+    let previous = api.calendar();
     if let Ok(mut cached) = api.calendar.write() {
-        *cached = fresh;
+        *cached = fresh.clone();
     }
-    tracing::info!(year = c.year, by = %m.actor, "calendar updated");
+    let moved = recompute_deadlines(api, &previous, &fresh, &m).await?;
+    tracing::info!(year = c.year, by = %m.actor, deadlines_moved = moved, "calendar updated");
     Ok(out)
+}
+
+/// Moves the open deadlines counted in working days that the calendar change
+/// shifts. A deadline that no longer equals its rule's old result (an
+/// approved extension) is left alone. Returns how many moved.
+async fn recompute_deadlines<S: TaskStore>(
+    api: &TasksApi<S>,
+    old: &Calendar,
+    new: &Calendar,
+    m: &crate::store::Mutation,
+) -> Result<usize> {
+    let mut moved = 0;
+    for task in api.store.working_day_tasks().await? {
+        let Some(DeadlineRule::WorkingDays(n)) = task.deadline else {
+            continue;
+        };
+        let Some(directive) = api.store.get_directive(&task.directive_id).await? else {
+            continue;
+        };
+        let (before, after) = (
+            old.add_working_days(directive.issue_date, n),
+            new.add_working_days(directive.issue_date, n),
+        );
+        let (Some(before), Some(after)) = (before, after) else {
+            continue;
+        };
+        if before == after {
+            continue;
+        }
+        let filter = p06_kit::filter::SqlCondition {
+            sql: "task_id = $1 AND completed_on IS NULL AND cancelled_on IS NULL AND moved_on IS NULL".into(),
+            binds: vec![p06_kit::filter::SqlValue::Text(task.id.clone())],
+        };
+        for a in api.store.all_assignments(Some(&filter)).await? {
+            if a.deadline != Some(before) {
+                continue;
+            }
+            let note = format!(
+                "working-day calendar changed: {n} working days from {} is now {after}",
+                directive.issue_date
+            );
+            let change = crate::store::Mutation {
+                request_id: None,
+                ..m.clone()
+            };
+            api.store
+                .act(
+                    &a.task_id,
+                    &a.unit_id,
+                    &Action::ChangeDeadline {
+                        deadline: after,
+                        note,
+                    },
+                    &change,
+                )
+                .await?;
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        api.written();
+    }
+    Ok(moved)
 }

@@ -225,4 +225,6 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<Assignment>>> + Send;
     /// Units holding at least one open assignment.
     fn open_units(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Tasks whose deadline is counted in working days.
+    fn working_day_tasks(&self) -> impl Future<Output = StoreResult<Vec<Task>>> + Send;
 }

@@ -1019,4 +1019,15 @@ impl TaskStore for SqlStore {
             .fetch_all(pool)
             .await?))
     }
+
+    async fn working_day_tasks(&self) -> StoreResult<Vec<Task>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE deadline_working_days IS NOT NULL ORDER BY id"
+        );
+        let rows: Vec<TaskRow> =
+            on_pool!(&self.pool, |pool, _Db| sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?);
+        rows.into_iter().map(TaskRow::into_task).collect()
+    }
 }
