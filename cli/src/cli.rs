@@ -1,7 +1,12 @@
 //! Argument parsing and dispatch.
 
 use crate::commands::{
-    health::HealthArgs, keys::KeysCommand, serve::ServeArgs, units::UnitsCommand, up::UpArgs,
+    health::HealthArgs,
+    keys::KeysCommand,
+    serve::ServeArgs,
+    units::UnitsCommand,
+    up::UpArgs,
+    work::{AssignmentsCommand, DirectivesCommand, TasksCommand},
 };
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +50,60 @@ enum Command {
         #[command(subcommand)]
         command: UnitsCommand,
     },
+    /// Record and list directives.
+    Directives {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: DirectivesCommand,
+    },
+    /// Assign tasks to units.
+    Tasks {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: TasksCommand,
+    },
+    /// List assignments, report progress, complete, show history.
+    Assignments {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AssignmentsCommand,
+    },
+    /// Counts per status as of a date: `p06 summary --unit p01 --as-of 2024-08-01`.
+    Summary {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// One unit.
+        #[arg(long)]
+        unit: Option<String>,
+        /// One directive (directives/…).
+        #[arg(long)]
+        directive: Option<String>,
+        /// The date (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Rank provinces (or, with --central, central agencies): "ranked 31/63".
+    Scoreboard {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Rank ministries and agencies instead of provinces.
+        #[arg(long)]
+        central: bool,
+        /// The date (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Print assignment changes live, from after a sequence number.
+    Feed {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Start after this sequence (0 = from the beginning).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
     /// Manage API keys (ADMIN), or ask who a key is.
     Keys {
         #[command(flatten)]
@@ -76,6 +135,27 @@ pub fn main() -> ExitCode {
                 crate::commands::units::run(&client, command).await
             }
             Command::Keys { client, command } => crate::commands::keys::run(&client, command).await,
+            Command::Directives { client, command } => {
+                crate::commands::work::directives(&client, command).await
+            }
+            Command::Tasks { client, command } => {
+                crate::commands::work::tasks(&client, command).await
+            }
+            Command::Assignments { client, command } => {
+                crate::commands::work::assignments(&client, command).await
+            }
+            Command::Summary {
+                client,
+                unit,
+                directive,
+                as_of,
+            } => crate::commands::work::summary(&client, unit, directive, as_of).await,
+            Command::Scoreboard {
+                client,
+                central,
+                as_of,
+            } => crate::commands::work::scoreboard(&client, central, as_of).await,
+            Command::Feed { client, after } => crate::commands::work::feed(&client, after).await,
         }
     });
     match result {

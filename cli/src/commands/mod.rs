@@ -5,3 +5,4 @@ pub mod keys;
 pub mod serve;
 pub mod units;
 pub mod up;
+pub mod work;

@@ -1,0 +1,156 @@
+//! The work commands as a coordinator and a province use them against
+//! `p06 up`: record a directive, assign a task, list, report, summarise,
+//! rank.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ok, p06, up};
+
+#[test]
+fn a_coordinator_assigns_and_a_province_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = up(dir.path(), &[]);
+    let (gateway, admin) = (stack.gateway.clone(), stack.key.clone().unwrap());
+    let secret = |out: String| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("secret (shown once): "))
+            .unwrap()
+            .to_string()
+    };
+    let coordinator = secret(ok(p06(
+        &gateway,
+        &admin,
+        &[
+            "keys",
+            "create",
+            "--unit",
+            "units/wg06",
+            "--role",
+            "coordinator",
+        ],
+    )));
+    let hanoi = secret(ok(p06(
+        &gateway,
+        &admin,
+        &["keys", "create", "--unit", "p01", "--role", "unit"],
+    )));
+
+    // Dates around today, so the test reads the same whenever it runs.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
+    let issued = (today - chrono::Duration::days(3)).to_string();
+    let deadline = (today + chrono::Duration::days(60)).to_string();
+    let id = format!("344-tb-vpcp-{}", &issued[..4]);
+    let directive = ok(p06(
+        &gateway,
+        &coordinator,
+        &[
+            "directives",
+            "create",
+            "--number",
+            "344/TB-VPCP",
+            "--type",
+            "notice",
+            "--date",
+            &issued,
+            "--title",
+            "Kết luận họp Tổ công tác",
+        ],
+    ));
+    assert!(
+        directive.starts_with(&format!("directives/{id}")),
+        "{directive}"
+    );
+    let created = ok(p06(
+        &gateway,
+        &coordinator,
+        &[
+            "tasks",
+            "create",
+            "--directive",
+            &id,
+            "--title",
+            "Ban hành kế hoạch",
+            "--group",
+            "institutions",
+            "--deadline",
+            &deadline,
+            "--lead",
+            "p01",
+            "--lead",
+            "p15-2025",
+        ],
+    ));
+    let assignment = created
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.ends_with("/assignments/p01"))
+        })
+        .unwrap()
+        .to_string();
+
+    let mine = ok(p06(&gateway, &hanoi, &["assignments", "list"]));
+    assert_eq!(mine.lines().count(), 1, "{mine}");
+    assert!(mine.contains("IN_PROGRESS"), "{mine}");
+    let reported = ok(p06(
+        &gateway,
+        &hanoi,
+        &[
+            "assignments",
+            "report",
+            &assignment,
+            "--percent",
+            "40",
+            "--note",
+            "dự thảo",
+        ],
+    ));
+    assert!(reported.contains("40%"), "{reported}");
+    let history = ok(p06(
+        &gateway,
+        &hanoi,
+        &["assignments", "history", &assignment],
+    ));
+    assert!(
+        history.contains("CREATED") && history.contains("PROGRESS"),
+        "{history}"
+    );
+    // A province cannot assign work.
+    let refused = p06(
+        &gateway,
+        &hanoi,
+        &[
+            "tasks",
+            "create",
+            "--directive",
+            &id,
+            "--title",
+            "x",
+            "--group",
+            "data",
+            "--deadline",
+            &deadline,
+            "--lead",
+            "p01",
+        ],
+    );
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("PermissionDenied")
+    );
+
+    let summary = ok(p06(&gateway, &coordinator, &["summary"]));
+    assert!(
+        summary.contains("completed 0/2; 2 in progress"),
+        "{summary}"
+    );
+    let board = ok(p06(&gateway, &coordinator, &["scoreboard"]));
+    assert_eq!(
+        board.lines().filter(|l| l.contains("/34")).count(),
+        34,
+        "{board}"
+    );
+    assert!(stack.stop());
+}
