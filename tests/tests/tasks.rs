@@ -983,3 +983,116 @@ async fn a_merge_moves_open_assignments_and_earlier_reports_keep_the_old_units()
     }
     assert_eq!(reassigned, 3);
 }
+
+#[tokio::test]
+async fn kpi_values_show_progress_toward_the_target_as_of_a_date() {
+    let clock = clock_at(2024, 9, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let indicator = pb::Indicator {
+        display_name: "Tỷ lệ dịch vụ công trực tuyến toàn trình".into(),
+        measure: "%".into(),
+        target: 80.0,
+        target_date: "2024-12-31".into(),
+        group: pb::TaskGroup::PublicServices as i32,
+        ..Default::default()
+    };
+    let created = tasks
+        .create_indicator(pb::CreateIndicatorRequest {
+            indicator: Some(indicator.clone()),
+            indicator_id: "online-services".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.name, "indicators/online-services");
+    let record = |unit: &str, value: f64, as_of: &str| pb::RecordIndicatorValueRequest {
+        value: Some(pb::IndicatorValue {
+            indicator: created.name.clone(),
+            unit: unit.into(),
+            value,
+            as_of: as_of.into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let hanoi = stack.key_for("units/p01", Role::Unit).await;
+    let mut as_hanoi = stack.tasks(&hanoi).await;
+    as_hanoi
+        .record_indicator_value(record("units/p01", 60.0, "2024-08-31"))
+        .await
+        .unwrap();
+    as_hanoi
+        .record_indicator_value(record("units/p01", 84.0, "2024-09-01"))
+        .await
+        .unwrap();
+    // A unit records only its own values, never in the future.
+    assert_eq!(
+        as_hanoi
+            .record_indicator_value(record("units/p79", 99.0, "2024-09-01"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let err = as_hanoi
+        .record_indicator_value(record("units/p01", 90.0, "2024-12-01"))
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "value.as_of");
+    tasks
+        .record_indicator_value(record("units/p79", 40.0, "2024-08-31"))
+        .await
+        .unwrap();
+
+    let progress = |as_of: &str| pb::GetIndicatorProgressRequest {
+        indicator: created.name.clone(),
+        as_of: as_of.into(),
+    };
+    let august = tasks
+        .get_indicator_progress(progress("2024-08-31"))
+        .await
+        .unwrap()
+        .into_inner();
+    let hn = august.units.iter().find(|u| u.unit == "units/p01").unwrap();
+    assert_eq!(
+        (hn.value, hn.progress, hn.met, august.met),
+        (60.0, 0.75, false, 0)
+    );
+    let september = tasks
+        .get_indicator_progress(progress("2024-09-02"))
+        .await
+        .unwrap()
+        .into_inner();
+    let hn = september
+        .units
+        .iter()
+        .find(|u| u.unit == "units/p01")
+        .unwrap();
+    assert_eq!(
+        (hn.value, hn.met, september.met, september.units.len()),
+        (84.0, true, 1, 2)
+    );
+    // Bad input is named.
+    let err = tasks
+        .create_indicator(pb::CreateIndicatorRequest {
+            indicator: Some(indicator),
+            indicator_id: "Bad Id".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "indicator_id");
+    assert_eq!(
+        tasks
+            .list_indicators(pb::ListIndicatorsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .indicators
+            .len(),
+        1
+    );
+}

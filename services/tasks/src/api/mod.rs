@@ -5,6 +5,7 @@ mod admin;
 pub mod convert;
 mod extensions;
 mod feed;
+mod indicators;
 mod list;
 mod scoreboard;
 mod write;
@@ -368,6 +369,44 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         Caller::of(&request)?;
         Ok(Response::new(
             scoreboard::get(self, request.get_ref()).await?,
+        ))
+    }
+
+    async fn create_indicator(
+        &self,
+        request: Request<pb::CreateIndicatorRequest>,
+    ) -> Result<Response<pb::Indicator>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            indicators::create(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_indicators(
+        &self,
+        request: Request<pb::ListIndicatorsRequest>,
+    ) -> Result<Response<pb::ListIndicatorsResponse>, Status> {
+        Caller::of(&request)?;
+        Ok(Response::new(indicators::list(self).await?))
+    }
+
+    async fn record_indicator_value(
+        &self,
+        request: Request<pb::RecordIndicatorValueRequest>,
+    ) -> Result<Response<pb::IndicatorValue>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            indicators::record(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_indicator_progress(
+        &self,
+        request: Request<pb::GetIndicatorProgressRequest>,
+    ) -> Result<Response<pb::IndicatorProgress>, Status> {
+        Caller::of(&request)?;
+        Ok(Response::new(
+            indicators::progress(self, request.get_ref()).await?,
         ))
     }
 

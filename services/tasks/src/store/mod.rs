@@ -14,6 +14,7 @@ use crate::domain::{
     actions::Action,
     calendar::CalendarDay,
     extension::{Decision, Extension},
+    indicator::{Indicator, Value},
     model::{AssigneeRole, Assignment, Change, Directive, Task},
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -227,4 +228,29 @@ pub trait TaskStore: Send + Sync + 'static {
     fn open_units(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
     /// Tasks whose deadline is counted in working days.
     fn working_day_tasks(&self) -> impl Future<Output = StoreResult<Vec<Task>>> + Send;
+    /// Defines an indicator; AlreadyExists when the id is taken.
+    fn create_indicator(
+        &self,
+        k: &Indicator,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Indicator>> + Send;
+    /// Every indicator.
+    fn list_indicators(&self) -> impl Future<Output = StoreResult<Vec<Indicator>>> + Send;
+    /// One indicator.
+    fn get_indicator(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Indicator>>> + Send;
+    /// Appends a recorded value.
+    fn record_value(
+        &self,
+        v: &Value,
+        m: &Mutation,
+    ) -> impl Future<Output = StoreResult<Value>> + Send;
+    /// Each unit's latest value dated on or before `as_of`.
+    fn values_as_of(
+        &self,
+        indicator: &str,
+        as_of: NaiveDate,
+    ) -> impl Future<Output = StoreResult<Vec<Value>>> + Send;
 }

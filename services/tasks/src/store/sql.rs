@@ -19,6 +19,7 @@ use crate::domain::{
     actions::{self, Action},
     calendar::{CalendarDay, DayKind},
     extension::{Decision, Extension},
+    indicator::{Indicator, Value},
     model::{Assignment, Change, ChangeKind, DeadlineRule, Directive, Task},
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -561,6 +562,7 @@ fn limit_arg(limit: usize) -> Arg {
 }
 
 mod extensions;
+mod indicators;
 mod reassign;
 
 impl TaskStore for SqlStore {
@@ -1029,5 +1031,25 @@ impl TaskStore for SqlStore {
                 .fetch_all(pool)
                 .await?);
         rows.into_iter().map(TaskRow::into_task).collect()
+    }
+
+    async fn create_indicator(&self, k: &Indicator, m: &Mutation) -> StoreResult<Indicator> {
+        self.insert_indicator(k, m).await
+    }
+
+    async fn list_indicators(&self) -> StoreResult<Vec<Indicator>> {
+        self.indicators(None).await
+    }
+
+    async fn get_indicator(&self, id: &str) -> StoreResult<Option<Indicator>> {
+        Ok(self.indicators(Some(id)).await?.pop())
+    }
+
+    async fn record_value(&self, v: &Value, m: &Mutation) -> StoreResult<Value> {
+        self.insert_value(v, m).await
+    }
+
+    async fn values_as_of(&self, indicator: &str, as_of: NaiveDate) -> StoreResult<Vec<Value>> {
+        self.latest_values(indicator, as_of).await
     }
 }
