@@ -200,6 +200,42 @@ async fn eleven_units_each_see_and_report_only_their_own() {
         ]
     );
 
+    // The audit log says who did what, newest first; provinces cannot read it.
+    let audit = tasks
+        .list_audit_log(pb::ListAuditLogRequest {
+            resource_prefix: task_name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let me = stack
+        .access(&hanoi)
+        .await
+        .who_am_i(p06_proto::gateway::v1::WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("report_progress", me.api_key.as_str())
+    );
+    assert!(audit[0].request_id.ends_with("/r-1"));
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "report_progress")
+            .count(),
+        1,
+        "the retry wrote no second entry"
+    );
+    let err = as_hanoi
+        .list_audit_log(pb::ListAuditLogRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
     // Retrying CreateTask returns the same task.
     let retried = tasks
         .create_task(pb::CreateTaskRequest {

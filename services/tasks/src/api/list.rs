@@ -268,3 +268,47 @@ pub(super) fn summary_filter(req: &pb::GetSummaryRequest) -> Result<Option<SqlCo
         )),
     }
 }
+
+pub(super) async fn audit<S: TaskStore>(
+    api: &TasksApi<S>,
+    caller: &Caller,
+    req: &pb::ListAuditLogRequest,
+) -> Result<pb::ListAuditLogResponse> {
+    caller
+        .require(&[Role::Admin, Role::Coordinator], "ListAuditLog")
+        .map_err(TasksError::PermissionDenied)?;
+    let limit = page::size(req.page_size)?;
+    let fingerprint = page::fingerprint(&["audit", &req.resource_prefix]);
+    let before = match page::decode(&fingerprint, &req.page_token, 1)? {
+        Some(k) => Some(k[0].parse::<i64>().map_err(|_| {
+            TasksError::invalid("page_token", "is not a token returned by this list")
+        })?),
+        None => None,
+    };
+    let mut rows = api
+        .store
+        .audit_log(&req.resource_prefix, before, limit + 1)
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_page_token = match rows.last() {
+        Some(last) if more => page::encode(&fingerprint, vec![last.id.to_string()]),
+        _ => String::new(),
+    };
+    let entries = rows
+        .into_iter()
+        .map(|e| pb::AuditEntry {
+            id: e.id,
+            time: Some(convert::timestamp(e.at)),
+            actor: e.actor,
+            action: e.action,
+            resource: e.resource,
+            request_id: e.request_id,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(pb::ListAuditLogResponse {
+        entries,
+        next_page_token,
+    })
+}

@@ -410,6 +410,16 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         ))
     }
 
+    async fn list_audit_log(
+        &self,
+        request: Request<pb::ListAuditLogRequest>,
+    ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok(Response::new(
+            list::audit(self, &caller, request.get_ref()).await?,
+        ))
+    }
+
     type WatchChangesStream = feed::ChangeStream;
 
     async fn watch_changes(

@@ -72,6 +72,25 @@ pub struct NewAssignment {
     pub deadline: Option<NaiveDate>,
 }
 
+/// One recorded mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Position (increasing).
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On which resource.
+    pub resource: String,
+    /// The caller-scoped request id, if any.
+    pub request_id: String,
+    /// The outcome recorded.
+    pub detail: String,
+}
+
 /// Order of an assignment list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssignmentOrder {
@@ -253,4 +272,12 @@ pub trait TaskStore: Send + Sync + 'static {
         indicator: &str,
         as_of: NaiveDate,
     ) -> impl Future<Output = StoreResult<Vec<Value>>> + Send;
+    /// Audit entries whose resource starts with `resource_prefix`, newest
+    /// first, with ids below `before`.
+    fn audit_log(
+        &self,
+        resource_prefix: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<AuditEntry>>> + Send;
 }

@@ -12,8 +12,8 @@
 //! sequence N never later finds a committed change numbered below N.
 
 use super::{
-    AssignmentOrder, AssignmentPage, AssignmentQuery, Mutation, NewAssignment, StoreError,
-    StoreResult, TaskStore,
+    AssignmentOrder, AssignmentPage, AssignmentQuery, AuditEntry, Mutation, NewAssignment,
+    StoreError, StoreResult, TaskStore,
 };
 use crate::domain::{
     actions::{self, Action},
@@ -561,6 +561,7 @@ fn limit_arg(limit: usize) -> Arg {
     Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
+mod audit;
 mod extensions;
 mod indicators;
 mod reassign;
@@ -1051,5 +1052,14 @@ impl TaskStore for SqlStore {
 
     async fn values_as_of(&self, indicator: &str, as_of: NaiveDate) -> StoreResult<Vec<Value>> {
         self.latest_values(indicator, as_of).await
+    }
+
+    async fn audit_log(
+        &self,
+        resource_prefix: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.audit_page(resource_prefix, before, limit).await
     }
 }
