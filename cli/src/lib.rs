@@ -7,4 +7,5 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod demo;
 pub mod stack;

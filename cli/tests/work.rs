@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ok, p06, up};
+use common::{ok, p06, up, up_with};
 
 #[test]
 fn a_coordinator_assigns_and_a_province_reports() {
@@ -153,4 +153,36 @@ fn a_coordinator_assigns_and_a_province_reports() {
         "{board}"
     );
     assert!(stack.stop());
+}
+
+#[test]
+fn the_demo_loads_once_and_reads_like_a_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = up_with(dir.path(), &[], &["--demo"]);
+    let key = first.key.clone().unwrap();
+    assert!(
+        first
+            .banner
+            .iter()
+            .any(|l| l.contains("demo: 2 directives, 74 assignments")),
+        "{:?}",
+        first.banner
+    );
+    let args = [
+        "summary",
+        "--directive",
+        "directives/344-tb-vpcp-2024",
+        "--as-of",
+        "2024-08-01",
+    ];
+    let summary = ok(p06(&first.gateway, &key, &args));
+    assert!(summary.contains("completed 4/11; 7 overdue"), "{summary}");
+    assert!(first.stop());
+    // Loading it again on the same data duplicates nothing.
+    let second = up_with(dir.path(), &[], &["--demo"]);
+    let again = ok(p06(&second.gateway, &key, &args));
+    assert!(again.contains("completed 4/11; 7 overdue"), "{again}");
+    let directives = ok(p06(&second.gateway, &key, &["directives", "list"]));
+    assert_eq!(directives.lines().count(), 2, "{directives}");
+    assert!(second.stop());
 }

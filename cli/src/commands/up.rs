@@ -22,6 +22,9 @@ pub struct UpArgs {
     /// TOML configuration file; its [gateway] section (limits, timeouts) applies.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Load demo directives and assignments (again harmless: nothing is duplicated).
+    #[arg(long)]
+    pub demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "P06_LOG_JSON")]
     pub log_json: bool,
@@ -52,6 +55,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         gateway_config: config.gateway,
     };
     let stack = Stack::start(options, shutdown).await?;
+    if args.demo {
+        let loaded = crate::demo::load(
+            stack.tasks_addr,
+            stack.localities_addr,
+            &stack.internal_token,
+        )
+        .await
+        .context("demo data")?;
+        println!(
+            "  demo: {} directives, {} assignments (p06 summary, p06 scoreboard, p06 assignments list)",
+            loaded.directives, loaded.assignments
+        );
+    }
     let addr = stack.gateway_addr;
     println!(
         "p06 is up in {} ms (data in {})",

@@ -22,9 +22,15 @@ pub struct Up {
 /// Starts `p06 up` on a free loopback port with data in `dir`; returns once
 /// the banner (printed when the gateway answers) is complete.
 pub fn up(dir: &Path, env: &[(&str, &str)]) -> Up {
+    up_with(dir, env, &[])
+}
+
+/// [`up`] with extra arguments (e.g. `--demo`).
+pub fn up_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_p06"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .envs(env.iter().copied())
         .env_remove("P06_API_KEY")
         .stdout(Stdio::piped())

@@ -235,6 +235,7 @@ pub(super) async fn create_task<S: TaskStore>(
             unit_id: unit,
             role,
             deadline,
+            assigned_on: directive.issue_date,
         })
     });
     for (i, checked) in futures::future::join_all(checks)

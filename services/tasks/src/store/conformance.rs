@@ -71,6 +71,7 @@ fn assignees(n: usize) -> Vec<NewAssignment> {
             } else {
                 Some(day(2025, 9, 1 + (i % 4) as u32))
             },
+            assigned_on: day(2025, 8, 1),
         })
         .collect()
 }
@@ -312,6 +313,7 @@ async fn suite<S: TaskStore>(store: S) {
             unit_id: (*u).into(),
             role: AssigneeRole::Lead,
             deadline: Some(day(2025, 8, 20)),
+            assigned_on: day(2025, 8, 1),
         })
         .collect();
     store

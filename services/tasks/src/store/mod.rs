@@ -70,6 +70,9 @@ pub struct NewAssignment {
     pub role: AssigneeRole,
     /// Deadline (None for recurring duties).
     pub deadline: Option<NaiveDate>,
+    /// The day it was assigned: the directive's date, also when the task is
+    /// recorded later.
+    pub assigned_on: NaiveDate,
 }
 
 /// One recorded mutation.

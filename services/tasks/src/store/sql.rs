@@ -716,7 +716,7 @@ impl TaskStore for SqlStore {
                         .push_bind(None::<NaiveDate>)
                         .push_bind(None::<NaiveDate>)
                         .push_bind(None::<NaiveDate>)
-                        .push_bind(m.today)
+                        .push_bind(a.assigned_on)
                         .push_bind(1_i64)
                         .push_bind(m.at)
                         .push_bind(m.at);
