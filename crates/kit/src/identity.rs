@@ -138,6 +138,27 @@ impl Caller {
         ))
     }
 
+    /// Who made a change, for audit logs: the API key, or "service".
+    pub fn actor(&self) -> String {
+        self.identity()
+            .map_or_else(|| "service".to_string(), |i| i.key.clone())
+    }
+
+    /// The caller's request id scoped to the caller (two callers may pick
+    /// the same one): `None` when empty; INVALID_ARGUMENT on `request_id`
+    /// when longer than 128 characters.
+    pub fn scoped_request_id(&self, request_id: &str) -> Result<Option<String>, Status> {
+        if request_id.len() > 128 {
+            return Err(crate::errors::invalid_argument(
+                "request_id",
+                "must be at most 128 characters",
+            ));
+        }
+        Ok(Some(request_id)
+            .filter(|r| !r.is_empty())
+            .map(|r| format!("{}/{r}", self.actor())))
+    }
+
     /// Whether the caller may act for `unit`: a service, an ADMIN or
     /// COORDINATOR, or a key bound to that unit.
     pub fn may_act_for(&self, unit: &str) -> bool {

@@ -32,6 +32,14 @@ pub enum LocalitiesError {
 }
 
 impl LocalitiesError {
+    /// A kit INVALID_ARGUMENT status as the service error.
+    pub fn from_status(s: tonic::Status) -> Self {
+        match p06_kit::errors::violation(&s) {
+            Some((field, description)) => Self::InvalidArgument(field, description),
+            None => Self::InvalidArgument(String::new(), s.message().to_string()),
+        }
+    }
+
     /// An invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidArgument(field.into(), message.into())

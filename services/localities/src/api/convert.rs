@@ -183,10 +183,7 @@ pub fn new_unit(
 
 /// Turns a kit INVALID_ARGUMENT status back into the service error.
 pub fn status_field(s: tonic::Status) -> LocalitiesError {
-    match p06_kit::errors::violation(&s) {
-        Some((field, description)) => LocalitiesError::InvalidArgument(field, description),
-        None => LocalitiesError::InvalidArgument(String::new(), s.message().to_string()),
-    }
+    LocalitiesError::from_status(s)
 }
 
 /// Contacts → proto; secrets only when `show_secrets`.

@@ -29,13 +29,6 @@ impl<S> LocalitiesApi<S> {
     }
 }
 
-/// Who made a change, for the audit log.
-fn actor(caller: &Caller) -> String {
-    caller
-        .identity()
-        .map_or_else(|| "service".to_string(), |i| i.key.clone())
-}
-
 fn admin_only(caller: &Caller, action: &str) -> Result<()> {
     caller
         .require(&[Role::Admin], action)
@@ -53,26 +46,17 @@ impl<S: LocalityStore> LocalitiesApi<S> {
         method: &'static str,
         request_id: &str,
     ) -> Result<Mutation> {
-        if request_id.len() > 128 {
-            return Err(LocalitiesError::invalid(
-                "request_id",
-                "must be at most 128 characters",
-            ));
-        }
-        let actor = actor(caller);
-        // Request ids are the caller's: two callers may pick the same one.
-        let request_id = Some(request_id)
-            .filter(|r| !r.is_empty())
-            .map(|r| format!("{actor}/{r}"));
+        let request_id = caller
+            .scoped_request_id(request_id)
+            .map_err(LocalitiesError::from_status)?;
         Ok(Mutation {
-            actor,
+            actor: caller.actor(),
             method,
             request_id,
             at: self.clock.now(),
         })
     }
 
-    /// The recorded result of this mutation's request id, if it was served.
     async fn replay(&self, m: &Mutation) -> Result<Option<String>> {
         match &m.request_id {
             Some(rid) => Ok(self.store.recall(m.method, rid).await?),

@@ -68,24 +68,12 @@ impl<S: TaskStore> TasksApi<S> {
         method: &'static str,
         request_id: &str,
     ) -> Result<Mutation> {
-        if request_id.len() > 128 {
-            return Err(TasksError::invalid(
-                "request_id",
-                "must be at most 128 characters",
-            ));
-        }
-        let actor = caller
-            .identity()
-            .map_or_else(|| "service".to_string(), |i| i.key.clone());
-        let request_id = Some(request_id)
-            .filter(|r| !r.is_empty())
-            .map(|r| format!("{actor}/{r}"));
-        let at = self.clock.now();
+        let request_id = caller.scoped_request_id(request_id)?;
         Ok(Mutation {
-            actor,
+            actor: caller.actor(),
             method,
             request_id,
-            at,
+            at: self.clock.now(),
             today: self.clock.today(),
         })
     }

@@ -336,6 +336,28 @@ struct Change<'a> {
     etag: &'a str,
 }
 
+/// The state-change requests, which all carry name, request id and etag.
+trait ChangeRequest {
+    fn fields(&self) -> Change<'_>;
+}
+
+macro_rules! change_requests {
+    ($($t:ty),*) => {$(
+        impl ChangeRequest for $t {
+            fn fields(&self) -> Change<'_> {
+                Change { name: &self.name, request_id: &self.request_id, etag: &self.etag }
+            }
+        }
+    )*};
+}
+
+change_requests!(
+    pb::ReportProgressRequest,
+    pb::CompleteAssignmentRequest,
+    pb::ReopenAssignmentRequest,
+    pb::CancelAssignmentRequest
+);
+
 async fn act<S: TaskStore>(
     api: &TasksApi<S>,
     caller: &Caller,
@@ -400,11 +422,7 @@ pub(super) async fn report_progress<S: TaskStore>(
     act(
         api,
         caller,
-        Change {
-            name: &r.name,
-            request_id: &r.request_id,
-            etag: &r.etag,
-        },
+        r.fields(),
         Actor::Unit,
         "ReportProgress",
         action,
@@ -427,11 +445,7 @@ pub(super) async fn complete<S: TaskStore>(
     act(
         api,
         caller,
-        Change {
-            name: &r.name,
-            request_id: &r.request_id,
-            etag: &r.etag,
-        },
+        r.fields(),
         Actor::UnitOrCoordinator,
         "CompleteAssignment",
         action,
@@ -451,11 +465,7 @@ pub(super) async fn reopen<S: TaskStore>(
     act(
         api,
         caller,
-        Change {
-            name: &r.name,
-            request_id: &r.request_id,
-            etag: &r.etag,
-        },
+        r.fields(),
         Actor::Coordinator,
         "ReopenAssignment",
         action,
@@ -476,11 +486,7 @@ pub(super) async fn cancel<S: TaskStore>(
     act(
         api,
         caller,
-        Change {
-            name: &r.name,
-            request_id: &r.request_id,
-            etag: &r.etag,
-        },
+        r.fields(),
         Actor::Coordinator,
         "CancelAssignment",
         action,
