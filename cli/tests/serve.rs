@@ -74,7 +74,7 @@ fn serve(name: &str, port: u16, env: &[(&str, String)]) -> Service {
 fn services_run_as_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
     let token = "serve-test-internal-token-0123456789".to_string();
-    let (lp, gp) = (free_port(), free_port());
+    let (lp, gp, tp) = (free_port(), free_port(), free_port());
     let _localities = serve(
         "localities",
         lp,
@@ -82,7 +82,25 @@ fn services_run_as_separate_processes() {
             ("P06_INTERNAL_TOKEN", token.clone()),
             (
                 "P06_LOCALITIES__DATABASE_URL",
-                format!("sqlite:{}", dir.path().join("l.db").display()),
+                format!(
+                    "sqlite:{}",
+                    dir.path().join("nested").join("l.db").display()
+                ),
+            ),
+        ],
+    );
+    let _tasks = serve(
+        "tasks",
+        tp,
+        &[
+            ("P06_INTERNAL_TOKEN", token.clone()),
+            (
+                "P06_TASKS__DATABASE_URL",
+                format!("sqlite:{}", dir.path().join("t.db").display()),
+            ),
+            (
+                "P06_TASKS__LOCALITIES_URL",
+                format!("http://127.0.0.1:{lp}"),
             ),
         ],
     );
@@ -99,6 +117,7 @@ fn services_run_as_separate_processes() {
                 "P06_GATEWAY__LOCALITIES_URL",
                 format!("http://127.0.0.1:{lp}"),
             ),
+            ("P06_GATEWAY__TASKS_URL", format!("http://127.0.0.1:{tp}")),
         ],
     );
     let key = gateway.stdout[0].rsplit(' ').next().unwrap().to_string();
@@ -110,6 +129,33 @@ fn services_run_as_separate_processes() {
         &url,
         &key,
         &["health", "--address", &format!("http://127.0.0.1:{lp}")],
+    ));
+    assert_eq!(health.trim(), "SERVING");
+    // Tasks answers through the gateway and checks units with localities.
+    let created = ok(p06(
+        &url,
+        &key,
+        &[
+            "directives",
+            "create",
+            "--number",
+            "06/QĐ-TTg",
+            "--type",
+            "decision",
+            "--date",
+            "2022-01-06",
+            "--title",
+            "Đề án 06",
+        ],
+    ));
+    assert!(
+        created.starts_with("directives/06-qd-ttg-2022"),
+        "{created}"
+    );
+    let health = ok(p06(
+        &url,
+        &key,
+        &["health", "--address", &format!("http://127.0.0.1:{tp}")],
     ));
     assert_eq!(health.trim(), "SERVING");
 }

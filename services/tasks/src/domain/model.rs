@@ -131,14 +131,19 @@ pub struct Directive {
     pub created_at: DateTime<Utc>,
 }
 
-/// The id of a directive: its number in lowercase with `/` as `-`, plus the
-/// year, since numbers restart every year ("344-tb-vpcp-2024").
+/// The id of a directive: its number in lowercase with `/` as `-` and `Đ`
+/// as `d`, plus the year, since numbers restart every year
+/// ("344-tb-vpcp-2024", "06-qd-ttg-2022").
 pub fn directive_id(number: &str, issue_date: NaiveDate) -> String {
     let slug: String = number
         .trim()
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '-',
+        })
         .collect();
     let slug = slug
         .split('-')
@@ -271,7 +276,7 @@ mod tests {
     fn directive_ids_are_readable_and_yearly() {
         let d = NaiveDate::from_ymd_opt(2024, 7, 2).unwrap();
         assert_eq!(directive_id("344/TB-VPCP", d), "344-tb-vpcp-2024");
-        assert_eq!(directive_id(" 06/QĐ-TTg ", d), "06-q-ttg-2024");
+        assert_eq!(directive_id(" 06/QĐ-TTg ", d), "06-qd-ttg-2024");
         assert_eq!(
             "public-services".parse::<TaskGroup>(),
             Ok(TaskGroup::PublicServices)
