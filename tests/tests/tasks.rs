@@ -1132,3 +1132,70 @@ async fn kpi_values_show_progress_toward_the_target_as_of_a_date() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_late_periodic_report_does_not_rewrite_earlier_statuses() {
+    let clock = clock_at(2024, 1, 15);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "06/QĐ-TTg", "2024-01-15").await;
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(pb::Task {
+                title: "Báo cáo tháng".into(),
+                group: pb::TaskGroup::Data as i32,
+                reporting_period: pb::ReportingPeriod::Monthly as i32,
+                ..Default::default()
+            }),
+            assignees: assignees(&["p01"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let name = created.assignments[0].name.clone();
+    // February's report arrives late, on 10 March.
+    clock.set(Utc.with_ymd_and_hms(2024, 3, 10, 2, 0, 0).unwrap());
+    let hanoi = stack.key_for("units/p01", Role::Unit).await;
+    stack
+        .tasks(&hanoi)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: name.clone(),
+            percent: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let status = |as_of: &str| pb::GetAssignmentRequest {
+        name: name.clone(),
+        as_of: as_of.into(),
+    };
+    let on_5_march = tasks
+        .get_assignment(status("2024-03-05"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        on_5_march.status,
+        pb::AssignmentStatus::Overdue as i32,
+        "on 5 March February's report was missing"
+    );
+    let on_12_march = tasks
+        .get_assignment(status("2024-03-12"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(on_12_march.status, pb::AssignmentStatus::Regular as i32);
+    let summary = tasks
+        .get_summary(pb::GetSummaryRequest {
+            as_of: "2024-03-05".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.overdue, 1);
+}

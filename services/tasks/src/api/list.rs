@@ -156,12 +156,15 @@ pub(super) async fn assignments<S: TaskStore>(
         }
         _ => String::new(),
     };
+    let mut assignments = Vec::with_capacity(page.assignments.len());
+    for a in page.assignments {
+        assignments.push(convert::assignment_to_pb(
+            api.as_of_view(a, as_of).await?,
+            as_of,
+        ));
+    }
     Ok(pb::ListAssignmentsResponse {
-        assignments: page
-            .assignments
-            .into_iter()
-            .map(|a| convert::assignment_to_pb(a, as_of))
-            .collect(),
+        assignments,
         next_page_token,
     })
 }

@@ -11,7 +11,12 @@ mod scoreboard;
 mod write;
 
 use crate::{
-    domain::{calendar::Calendar, status::status, summary::Counts},
+    domain::{
+        calendar::Calendar,
+        model::{Assignment, ChangeKind},
+        status::status,
+        summary::Counts,
+    },
     error::{Result, TasksError},
     store::{Mutation, TaskStore},
 };
@@ -76,6 +81,26 @@ impl<S: TaskStore> TasksApi<S> {
             at: self.clock.now(),
             today: self.clock.today(),
         })
+    }
+
+    /// The assignment as it stood on `as_of` for status purposes: a
+    /// recurring duty's latest report is the latest one filed on or before
+    /// that date (the row keeps only the newest).
+    async fn as_of_view(&self, mut a: Assignment, as_of: chrono::NaiveDate) -> Result<Assignment> {
+        if a.period.is_some() && a.last_report_on.is_some_and(|r| r > as_of) {
+            let offset = p06_kit::clock::vietnam_offset();
+            let events = self
+                .store
+                .events_of(&a.task_id, &a.unit_id, 0, 100_000)
+                .await?;
+            a.last_report_on = events
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Progress)
+                .map(|c| c.at.with_timezone(&offset).date_naive())
+                .filter(|d| *d <= as_of)
+                .max();
+        }
+        Ok(a)
     }
 
     async fn replay(&self, m: &Mutation) -> Result<Option<String>> {
@@ -169,7 +194,10 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
             .await
             .map_err(TasksError::from)?
             .ok_or_else(not_found)?;
-        Ok(Response::new(assignment_to_pb(a, as_of)))
+        Ok(Response::new(assignment_to_pb(
+            self.as_of_view(a, as_of).await?,
+            as_of,
+        )))
     }
 
     async fn list_assignments(
@@ -329,7 +357,8 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
             .await
             .map_err(TasksError::from)?;
         let mut counts = Counts::default();
-        for a in &rows {
+        for a in rows {
+            let a = self.as_of_view(a, as_of).await?;
             if let Some((s, backlog)) = status(&a.status_input(), as_of) {
                 counts.add(s, backlog);
             }

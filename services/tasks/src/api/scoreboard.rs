@@ -75,6 +75,7 @@ pub(super) async fn get<S: TaskStore>(
         .map(|(id, _)| (id.clone(), Counts::default()))
         .collect();
     for a in api.store.all_assignments(filter.as_ref()).await? {
+        let a = api.as_of_view(a, as_of).await?;
         if let (Some(c), Some((s, backlog))) =
             (counts.get_mut(&a.unit_id), status(&a.status_input(), as_of))
         {
