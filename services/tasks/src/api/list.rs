@@ -236,8 +236,8 @@ pub(super) async fn events<S: TaskStore>(
 }
 
 /// The assignments a summary counts: one unit, one directive, one group, or
-/// all.
-pub(super) fn summary_filter(req: &pb::GetSummaryRequest) -> Result<Option<SqlCondition>> {
+/// all — as one (column, value) equality.
+pub(super) fn summary_scope(req: &pb::GetSummaryRequest) -> Result<Option<(&'static str, String)>> {
     let mut scopes = Vec::new();
     if !req.unit.is_empty() {
         scopes.push((
@@ -259,16 +259,27 @@ pub(super) fn summary_filter(req: &pb::GetSummaryRequest) -> Result<Option<SqlCo
                 .to_string(),
         ));
     }
-    match scopes.as_slice() {
-        [] => Ok(None),
-        [(col, value)] => Ok(Some(SqlCondition {
-            sql: format!("{col} = $1"),
-            binds: vec![SqlValue::Text(value.clone())],
-        })),
+    match scopes.len() {
+        0 => Ok(None),
+        1 => Ok(scopes.pop()),
         _ => Err(TasksError::invalid(
             "unit",
             "give at most one of unit, directive and group",
         )),
+    }
+}
+
+/// The recurring duties within a scope (their status needs their history).
+pub(super) fn recurring_in(scope: Option<&(&'static str, String)>) -> SqlCondition {
+    match scope {
+        Some((col, value)) => SqlCondition {
+            sql: format!("{col} = $1 AND period IS NOT NULL"),
+            binds: vec![SqlValue::Text(value.clone())],
+        },
+        None => SqlCondition {
+            sql: "period IS NOT NULL".into(),
+            binds: Vec::new(),
+        },
     }
 }
 

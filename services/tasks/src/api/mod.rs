@@ -15,7 +15,6 @@ use crate::{
         calendar::Calendar,
         model::{Assignment, ChangeKind},
         status::status,
-        summary::Counts,
     },
     error::{Result, TasksError},
     store::{Mutation, TaskStore},
@@ -341,8 +340,8 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         let caller = Caller::of(&request)?.clone();
         let req = request.get_ref();
         let as_of = self.as_of("as_of", &req.as_of)?;
-        let filter = list::summary_filter(req)?;
-        if let (Caller::User(i), Some(unit)) = (&caller, req.unit.strip_prefix("units/"))
+        let scope = list::summary_scope(req)?;
+        if let (Caller::User(i), Some(("unit_id", unit))) = (&caller, scope.as_ref())
             && !Self::may_see_unit(&caller, unit)
         {
             return Err(TasksError::denied(
@@ -351,13 +350,21 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
             )
             .into());
         }
-        let rows = self
+        let mut counts = self
             .store
-            .all_assignments(filter.as_ref())
+            .count_deadline_statuses(scope.as_ref(), as_of, false)
             .await
-            .map_err(TasksError::from)?;
-        let mut counts = Counts::default();
-        for a in rows {
+            .map_err(TasksError::from)?
+            .pop()
+            .map(|(_, c)| c)
+            .unwrap_or_default();
+        let recurring = list::recurring_in(scope.as_ref());
+        for a in self
+            .store
+            .all_assignments(Some(&recurring))
+            .await
+            .map_err(TasksError::from)?
+        {
             let a = self.as_of_view(a, as_of).await?;
             if let Some((s, backlog)) = status(&a.status_input(), as_of) {
                 counts.add(s, backlog);

@@ -67,14 +67,28 @@ pub(super) async fn get<S: TaskStore>(
         group: req.group,
         ..Default::default()
     };
-    let filter = list::summary_filter(&scope)?;
+    let scope = list::summary_scope(&scope)?;
     let units = api.units_in_force(kinds, as_of).await?;
     let names: HashMap<String, String> = units.iter().cloned().collect();
     let mut counts: HashMap<String, Counts> = units
         .iter()
         .map(|(id, _)| (id.clone(), Counts::default()))
         .collect();
-    for a in api.store.all_assignments(filter.as_ref()).await? {
+    // Deadline-bearing assignments are counted per unit in the database.
+    for (unit, c) in api
+        .store
+        .count_deadline_statuses(scope.as_ref(), as_of, true)
+        .await?
+    {
+        if let Some(slot) = counts.get_mut(&unit) {
+            *slot = c;
+        }
+    }
+    for a in api
+        .store
+        .all_assignments(Some(&list::recurring_in(scope.as_ref())))
+        .await?
+    {
         let a = api.as_of_view(a, as_of).await?;
         if let (Some(c), Some((s, backlog))) =
             (counts.get_mut(&a.unit_id), status(&a.status_input(), as_of))

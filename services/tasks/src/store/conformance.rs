@@ -694,6 +694,60 @@ async fn suite<S: TaskStore>(store: S) {
         now,
         "a refused replacement writes nothing"
     );
+    counts_match_the_domain(&store).await;
+}
+
+/// The database's status counts equal the domain's derivation over the same
+/// rows, on every as-of date around the data, in total and per unit.
+async fn counts_match_the_domain<S: TaskStore>(store: &S) {
+    use crate::domain::{status::status, summary::Counts};
+    let all = store.all_assignments(None).await.unwrap();
+    let dated: Vec<_> = all.iter().filter(|a| a.deadline.is_some()).collect();
+    assert!(!dated.is_empty());
+    for as_of in [
+        day(2024, 6, 1),
+        day(2025, 8, 1),
+        day(2025, 9, 3),
+        day(2025, 10, 2),
+        day(2026, 1, 1),
+    ] {
+        let mut expected = Counts::default();
+        let mut per_unit: std::collections::BTreeMap<String, Counts> = Default::default();
+        for a in &dated {
+            if let Some((st, backlog)) = status(&a.status_input(), as_of) {
+                expected.add(st, backlog);
+                per_unit
+                    .entry(a.unit_id.clone())
+                    .or_default()
+                    .add(st, backlog);
+            }
+        }
+        let got = store
+            .count_deadline_statuses(None, as_of, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.first().map(|(_, c)| *c).unwrap_or_default(),
+            expected,
+            "as of {as_of}"
+        );
+        let by_unit: std::collections::BTreeMap<String, Counts> = store
+            .count_deadline_statuses(None, as_of, true)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(by_unit, per_unit, "per unit as of {as_of}");
+        let scope = ("unit_id", dated[0].unit_id.clone());
+        let one = store
+            .count_deadline_statuses(Some(&scope), as_of, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            one.first().map(|(_, c)| *c).unwrap_or_default(),
+            per_unit.get(&scope.1).copied().unwrap_or_default()
+        );
+    }
 }
 
 #[tokio::test]

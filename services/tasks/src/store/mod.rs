@@ -16,6 +16,7 @@ use crate::domain::{
     extension::{Decision, Extension},
     indicator::{Indicator, Value},
     model::{AssigneeRole, Assignment, Change, Directive, Task},
+    summary::Counts,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use p06_kit::filter::SqlCondition;
@@ -283,4 +284,13 @@ pub trait TaskStore: Send + Sync + 'static {
         before: Option<i64>,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<AuditEntry>>> + Send;
+    /// Status counts as of a date of the assignments with a deadline, in
+    /// the database: all together (one row, unit "") or per unit. `scope`
+    /// is one (column, value) equality: unit_id, directive_id or task_group.
+    fn count_deadline_statuses(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+        by_unit: bool,
+    ) -> impl Future<Output = StoreResult<Vec<(String, Counts)>>> + Send;
 }

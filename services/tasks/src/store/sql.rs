@@ -21,6 +21,7 @@ use crate::domain::{
     extension::{Decision, Extension},
     indicator::{Indicator, Value},
     model::{Assignment, Change, ChangeKind, DeadlineRule, Directive, Task},
+    summary::Counts,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use p06_kit::{
@@ -562,6 +563,7 @@ fn limit_arg(limit: usize) -> Arg {
 }
 
 mod audit;
+mod counts;
 mod extensions;
 mod indicators;
 mod reassign;
@@ -1061,5 +1063,14 @@ impl TaskStore for SqlStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditEntry>> {
         self.audit_page(resource_prefix, before, limit).await
+    }
+
+    async fn count_deadline_statuses(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+        by_unit: bool,
+    ) -> StoreResult<Vec<(String, Counts)>> {
+        self.deadline_counts(scope, as_of, by_unit).await
     }
 }
