@@ -62,6 +62,14 @@ impl TestStack {
     /// A stack on `backend`; `None` for Postgres when `P06_TEST_DATABASE_URL`
     /// is unset.
     pub async fn start_on(backend: Backend) -> Option<TestStack> {
+        Self::start_on_with(backend, p06_gateway::Config::default()).await
+    }
+
+    /// [`TestStack::start_on`] with gateway settings (limits, timeouts).
+    pub async fn start_on_with(
+        backend: Backend,
+        gateway_config: p06_gateway::Config,
+    ) -> Option<TestStack> {
         let dir = tempfile::tempdir().expect("temp dir");
         let databases = match backend {
             Backend::Sqlite => Databases::sqlite_in(dir.path()).expect("data dir"),
@@ -71,7 +79,15 @@ impl TestStack {
                 tasks: p06_kit::db::fresh_test_database("e2e_tasks").await?,
             },
         };
-        Some(Self::start_with(dir, databases, Arc::new(p06_kit::SystemClock)).await)
+        Some(
+            Self::start_configured(
+                dir,
+                databases,
+                Arc::new(p06_kit::SystemClock),
+                gateway_config,
+            )
+            .await,
+        )
     }
 
     /// A stack on the given databases (e.g. again on a previous stack's).
@@ -79,6 +95,15 @@ impl TestStack {
         dir: tempfile::TempDir,
         databases: Databases,
         clock: SharedClock,
+    ) -> TestStack {
+        Self::start_configured(dir, databases, clock, p06_gateway::Config::default()).await
+    }
+
+    async fn start_configured(
+        dir: tempfile::TempDir,
+        databases: Databases,
+        clock: SharedClock,
+        gateway_config: p06_gateway::Config,
     ) -> TestStack {
         let options = StackOptions {
             gateway: TcpListener::bind("127.0.0.1:0")
@@ -90,7 +115,7 @@ impl TestStack {
             tasks: TcpListener::bind("127.0.0.1:0").await.expect("bind tasks"),
             databases: databases.clone(),
             clock,
-            gateway_config: p06_gateway::Config::default(),
+            gateway_config,
         };
         let stack = Stack::start(options, Shutdown::new())
             .await

@@ -1,0 +1,177 @@
+//! Tasks at programme scale on PostgreSQL: 1,000,000 assignments over
+//! 10,000 units, loaded straight into a fresh tasks database, then measured
+//! through the gateway:
+//!
+//! - ListAssignments, one unit's page (p50/p99);
+//! - GetSummary for the whole programme and for one unit;
+//! - ReportProgress throughput with concurrent clients.
+//!
+//! Run: `P06_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+//! cargo bench -p p06-tests --bench tasks_scale` (optional: `-- <assignments>`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use p06_proto::{gateway::v1::Role, tasks::v1 as pb};
+use p06_tests::{Backend, TestStack};
+use std::time::{Duration, Instant};
+
+const UNITS: i64 = 10_000;
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn load(url: &str, total: i64) -> Duration {
+    let started = Instant::now();
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO directives (id, number, kind, issuer, issue_date, title, link, created_at) \
+         VALUES ('bench-2024', 'BENCH', 'NOTICE', 'm-government-office', DATE '2024-01-02', 'scale benchmark', '', now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tasks = total / UNITS;
+    sqlx::query(
+        "INSERT INTO tasks (id, directive_id, title, description, task_group, deadline_date, deadline_working_days, period, created_at) \
+         SELECT 't' || i, 'bench-2024', 'task ' || i, '', 'DATA', DATE '2024-01-02' + (i % 300)::int, NULL, NULL, now() \
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(tasks)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Every task to every unit: deadlines spread over the year, a third
+    // completed (some late), a few cancelled.
+    sqlx::query(
+        "INSERT INTO assignments (task_id, unit_id, role, directive_id, task_group, title, deadline, deadline_version, period, \
+         progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at) \
+         SELECT 't' || t, 'u' || u, 'LEAD', 'bench-2024', 'DATA', 'task ' || t, DATE '2024-01-02' + (t % 300)::int, 1, NULL, \
+                CASE WHEN (t + u) % 3 = 0 THEN 100 ELSE 0 END, \
+                CASE WHEN (t + u) % 3 = 0 THEN DATE '2024-01-02' + ((t % 300) + ((t + u) % 7) - 3)::int END, \
+                CASE WHEN (t + u) % 97 = 0 THEN DATE '2024-03-01' END, NULL, DATE '2024-01-02', 1, now(), now() \
+         FROM generate_series(1, $1) AS t, generate_series(1, $2) AS u",
+    )
+    .bind(tasks)
+    .bind(UNITS)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE").execute(&pool).await.unwrap();
+    pool.close().await;
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let total: i64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    // No rate limit: the benchmark measures the services, not the limiter.
+    let gateway = p06_gateway::Config {
+        rate_limit_per_second: 0,
+        ..Default::default()
+    };
+    let Some(stack) = TestStack::start_on_with(Backend::Postgres, gateway).await else {
+        eprintln!("set P06_TEST_DATABASE_URL to a PostgreSQL server to run this benchmark");
+        return;
+    };
+    let loaded = load(&stack.databases().tasks, total).await;
+    println!(
+        "loaded {total} assignments over {UNITS} units into PostgreSQL in {:.1} s",
+        loaded.as_secs_f64()
+    );
+    let admin = stack.admin_key.clone();
+    let mut tasks = stack.tasks(&admin).await;
+
+    let mut lat = Vec::new();
+    for i in 0..500 {
+        let request = pb::ListAssignmentsRequest {
+            filter: format!("unit = \"units/u{}\"", (i * 37) % UNITS + 1),
+            page_size: 50,
+            as_of: "2024-06-01".into(),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let page = tasks.list_assignments(request).await.unwrap().into_inner();
+        lat.push(t.elapsed());
+        assert!(!page.assignments.is_empty());
+    }
+    lat.sort();
+    println!(
+        "ListAssignments, one unit's first page of 50 (500 calls): p50 {} p99 {}",
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99))
+    );
+
+    let t = Instant::now();
+    let all = tasks
+        .get_summary(pb::GetSummaryRequest {
+            as_of: "2024-06-01".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    println!(
+        "GetSummary, whole programme ({} assignments): {} — {}",
+        all.total,
+        ms(t.elapsed()),
+        all.headline
+    );
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let request = pb::GetSummaryRequest {
+            as_of: "2024-06-01".into(),
+            unit: format!("units/u{}", i * 131 % UNITS + 1),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        tasks.get_summary(request).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "GetSummary, one unit (50 calls): p50 {} p99 {}",
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99))
+    );
+
+    // ReportProgress: 8 units, each its own key and client, reporting on
+    // its own assignments concurrently.
+    let calls_per_unit = 250;
+    let mut clients = Vec::new();
+    for u in 1..=8 {
+        let key = stack.key_for(&format!("units/u{u}"), Role::Unit).await;
+        clients.push((u, stack.tasks(&key).await));
+    }
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for (u, mut client) in clients {
+        handles.push(tokio::spawn(async move {
+            for i in 0..calls_per_unit {
+                let request = pb::ReportProgressRequest {
+                    name: format!("tasks/t{}/assignments/u{u}", i % (total / UNITS) + 1),
+                    percent: (i % 100) as i32,
+                    note: "bench".into(),
+                    ..Default::default()
+                };
+                // Completed or cancelled assignments refuse reports: that is still a round trip.
+                let _ = client.report_progress(request).await;
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "ReportProgress through the gateway: {:.0} calls/s (8 concurrent units x {calls_per_unit} calls)",
+        (8 * calls_per_unit) as f64 / elapsed.as_secs_f64()
+    );
+}
