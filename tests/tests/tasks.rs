@@ -412,6 +412,58 @@ async fn statuses_and_summaries_match_the_hand_computed_table() {
     assert_eq!(line("units/p48").rank, 63, "the overdue one is last");
     assert!(board.formula.contains("0.5 × completed_late"));
 
+    // Lists filter on the derived status as of a date.
+    let by_status = |status: &str, as_of: &str| pb::ListAssignmentsRequest {
+        filter: format!("status = {status}"),
+        as_of: as_of.into(),
+        ..Default::default()
+    };
+    let overdue = tasks
+        .list_assignments(by_status("OVERDUE", "2024-07-31"))
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    let mut units: Vec<String> = overdue.into_iter().map(|a| a.unit).collect();
+    units.sort();
+    assert_eq!(units, vec!["units/p48", "units/p79"]);
+    let on_time = tasks
+        .list_assignments(by_status("COMPLETED_ON_TIME", "2024-08-05"))
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    assert_eq!(
+        on_time.iter().map(|a| a.unit.as_str()).collect::<Vec<_>>(),
+        vec!["units/p01"]
+    );
+    let err = tasks
+        .list_assignments(by_status("LOST", "2024-08-05"))
+        .await
+        .unwrap_err();
+    assert_eq!(field(&err), "filter");
+    // Directives filter too.
+    let notices = tasks
+        .list_directives(pb::ListDirectivesRequest {
+            filter: "type = NOTICE AND issue_date >= \"2024-07-01\"".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .directives;
+    assert_eq!(notices.len(), 1);
+    let none = tasks
+        .list_directives(pb::ListDirectivesRequest {
+            filter: "issue_date > \"2024-07-02\"".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .directives;
+    assert!(none.is_empty());
+
     // One unit's view.
     let s = tasks
         .get_summary(pb::GetSummaryRequest {
@@ -1198,4 +1250,71 @@ async fn a_late_periodic_report_does_not_rewrite_earlier_statuses() {
         .unwrap()
         .into_inner();
     assert_eq!(summary.overdue, 1);
+}
+
+#[tokio::test]
+async fn the_tasks_read_paths_work_on_postgres() {
+    let Some(stack) = p06_tests::TestStack::start_on(p06_tests::Backend::Postgres).await else {
+        eprintln!("P06_TEST_DATABASE_URL not set; skipping");
+        return;
+    };
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let today = (Utc::now() + chrono::Duration::hours(7)).date_naive();
+    let issued = (today - chrono::Duration::days(3)).to_string();
+    let parent = directive(&mut tasks, "77/TB-VPCP", &issued).await;
+    let deadline = (today + chrono::Duration::days(30)).to_string();
+    tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(task("Kiểm tra", pb::deadline_rule::Rule::Date(deadline))),
+            assignees: assignees(&["p01", "p15-2025"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let listed = tasks
+        .list_assignments(pb::ListAssignmentsRequest {
+            filter: "status = IN_PROGRESS AND unit = \"units/p01\"".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    assert_eq!(listed.len(), 1);
+    let filter = format!("type = NOTICE AND issue_date >= \"{issued}\"");
+    let found = tasks
+        .list_directives(pb::ListDirectivesRequest {
+            filter,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.directives.len(), 1);
+    let summary = tasks
+        .get_summary(pb::GetSummaryRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((summary.total, summary.in_progress), (2, 2));
+    let board = tasks
+        .get_scoreboard(pb::GetScoreboardRequest {
+            scope: pb::ScoreboardScope::Provinces as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(board.entries.len(), 34);
+    assert_eq!(
+        board
+            .entries
+            .iter()
+            .find(|e| e.unit == "units/p01")
+            .unwrap()
+            .in_progress,
+        1
+    );
 }

@@ -182,7 +182,7 @@ async fn suite<S: TaskStore>(store: S) {
     let mut after = None;
     let mut listed = Vec::new();
     loop {
-        let (page, more) = store.list_directives(after.clone(), 2).await.unwrap();
+        let (page, more) = store.list_directives(None, after.clone(), 2).await.unwrap();
         assert!(page.len() <= 2);
         listed.extend(page.iter().map(|d| (d.issue_date, d.id.clone())));
         match page.last() {
@@ -195,6 +195,19 @@ async fn suite<S: TaskStore>(store: S) {
     assert_eq!(listed, expected);
     assert_eq!(listed.len(), 5);
     assert_eq!(listed.iter().collect::<HashSet<_>>().len(), 5);
+    // A filter combines with the keyset (its placeholders first).
+    let since = p06_kit::filter::SqlCondition {
+        sql: "issue_date >= $1".into(),
+        binds: vec![p06_kit::filter::SqlValue::Date(listed[2].0)],
+    };
+    let (first, more) = store.list_directives(Some(&since), None, 2).await.unwrap();
+    assert!(more && first.len() == 2);
+    let last = first.last().map(|d| (d.issue_date, d.id.clone()));
+    let (rest, _) = store.list_directives(Some(&since), last, 10).await.unwrap();
+    assert_eq!(
+        first.len() + rest.len(),
+        listed.iter().filter(|(d, _)| *d >= listed[2].0).count()
+    );
 
     // Tasks: a missing directive writes nothing.
     let at = Utc.with_ymd_and_hms(2025, 8, 1, 3, 0, 0).unwrap();

@@ -143,9 +143,11 @@ pub trait TaskStore: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<Directive>>> + Send;
-    /// Directives by issue date (newest first), then id, after a keyset.
+    /// Directives matching `filter` by issue date (newest first), then id,
+    /// after a keyset.
     fn list_directives(
         &self,
+        filter: Option<&SqlCondition>,
         after: Option<(NaiveDate, String)>,
         limit: usize,
     ) -> impl Future<Output = StoreResult<(Vec<Directive>, bool)>> + Send;

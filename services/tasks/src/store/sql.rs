@@ -611,16 +611,29 @@ impl TaskStore for SqlStore {
 
     async fn list_directives(
         &self,
+        filter: Option<&SqlCondition>,
         after: Option<(NaiveDate, String)>,
         limit: usize,
     ) -> StoreResult<(Vec<Directive>, bool)> {
-        let mut args = Vec::new();
-        let mut condition = "1 = 1";
+        // The filter's placeholders come first ($1..), then the keyset's.
+        let mut args: Vec<Arg> = filter
+            .map(|f| f.binds.iter().map(Arg::from).collect())
+            .unwrap_or_default();
+        let mut parts: Vec<String> = filter.map(|f| vec![f.sql.clone()]).unwrap_or_default();
         if let Some((date, id)) = after {
             args.push(Arg::Date(date));
             args.push(Arg::Text(id));
-            condition = "(issue_date, id) < ($1, $2)";
+            parts.push(format!(
+                "(issue_date, id) < (${}, ${})",
+                args.len() - 1,
+                args.len()
+            ));
         }
+        let condition = if parts.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            parts.join(" AND ")
+        };
         let sql = format!(
             "SELECT {DIRECTIVE_COLUMNS} FROM directives WHERE {condition} ORDER BY issue_date DESC, id DESC LIMIT {}",
             limit.saturating_add(1)
