@@ -97,16 +97,7 @@ pub fn derive_id(kind: UnitKind, code: &str, valid_from: Option<NaiveDate>) -> S
     }
 }
 
-/// Checks an id for use in a resource name: lowercase letters, digits and
-/// hyphens, 1 to 63 characters, starting with a letter (AIP-122).
-pub fn valid_id(id: &str) -> bool {
-    (1..=63).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.ends_with('-')
-}
+pub use p06_kit::text::is_resource_id as valid_id;
 
 /// A unit as stored, with its lineage.
 #[derive(Debug, Clone, PartialEq)]

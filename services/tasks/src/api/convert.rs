@@ -92,13 +92,9 @@ pub fn role(field: &str, v: i32) -> Result<AssigneeRole> {
     )
 }
 
-fn pb_enum<T>(name: &str, from: fn(&str) -> Option<T>) -> Option<T> {
-    from(name)
-}
-
 /// Domain → proto enum number via the shared names.
 fn number<T: Into<i32>>(prefix: &str, name: &str, from: fn(&str) -> Option<T>) -> i32 {
-    pb_enum(&format!("{prefix}{name}"), from).map_or(0, Into::into)
+    from(&format!("{prefix}{name}")).map_or(0, Into::into)
 }
 
 /// Directive → proto.

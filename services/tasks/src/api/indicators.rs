@@ -42,14 +42,6 @@ fn value_to_pb(v: Value) -> pb::IndicatorValue {
     }
 }
 
-fn valid_id(id: &str) -> bool {
-    (1..=63).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 async fn indicator<S: TaskStore>(api: &TasksApi<S>, field: &str, name: &str) -> Result<Indicator> {
     let id = convert::id_in(field, "indicators", name)?;
     api.store
@@ -76,7 +68,7 @@ pub(super) async fn create<S: TaskStore>(
         .indicator
         .as_ref()
         .ok_or_else(|| TasksError::invalid("indicator", "is required"))?;
-    if !valid_id(&req.indicator_id) {
+    if !p06_kit::text::is_resource_id(&req.indicator_id) {
         return Err(TasksError::invalid(
             "indicator_id",
             "1-63 lowercase letters, digits or hyphens, starting with a letter",
