@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "p06/localities/v1/localities.proto",
     "p06/gateway/v1/access.proto",
     "p06/tasks/v1/tasks.proto",
+    "p06/notifications/v1/notifications.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -30,3 +30,11 @@ pub mod tasks {
         tonic::include_proto!("p06.tasks.v1");
     }
 }
+
+/// `p06.notifications.v1`: reminders, escalations, delivery.
+pub mod notifications {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("p06.notifications.v1");
+    }
+}

@@ -3,6 +3,7 @@
 //! data and shuts down the same way.
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -191,6 +191,7 @@ pub fn assignment_to_pb(a: Assignment, as_of: NaiveDate) -> pb::Assignment {
 /// Change → proto.
 pub fn change_to_pb(c: Change) -> pb::Change {
     let kind: ChangeKind = c.kind;
+    let context = c.context.as_ref();
     pb::Change {
         sequence: c.sequence,
         kind: number("CHANGE_KIND_", kind.as_str(), pb::ChangeKind::from_str_name),
@@ -205,5 +206,18 @@ pub fn change_to_pb(c: Change) -> pb::Change {
         evidence_link: c.evidence_link,
         actor: c.actor,
         time: Some(timestamp(c.at)),
+        task_title: context.map(|x| x.title.clone()).unwrap_or_default(),
+        group: context.map_or(0, |x| group_number(x.group)),
+        reporting_period: context.map_or(0, |x| period_number(x.period)),
+        directive_number: context
+            .map(|x| x.directive_number.clone())
+            .unwrap_or_default(),
+        role: context.map_or(0, |x| {
+            number(
+                "ASSIGNEE_ROLE_",
+                x.role.as_str(),
+                pb::AssigneeRole::from_str_name,
+            )
+        }),
     }
 }

@@ -211,6 +211,7 @@ pub fn apply(
         evidence_link: evidence,
         actor: actor.to_string(),
         at,
+        context: None,
     };
     Ok((next, change))
 }

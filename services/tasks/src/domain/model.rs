@@ -266,6 +266,23 @@ pub struct Change {
     pub actor: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The task's context, filled when the feed is read.
+    pub context: Option<ChangeContext>,
+}
+
+/// What a feed consumer needs besides the change itself, read with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeContext {
+    /// The task's title.
+    pub title: String,
+    /// The task's group.
+    pub group: TaskGroup,
+    /// Its reporting period (recurring duties).
+    pub period: Option<crate::domain::status::Period>,
+    /// The directive's number.
+    pub directive_number: String,
+    /// The assignee's role (lead when the row is gone).
+    pub role: AssigneeRole,
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::domain::{
     calendar::{CalendarDay, DayKind},
     extension::{Decision, Extension},
     indicator::{Indicator, Value},
-    model::{Assignment, Change, ChangeKind, DeadlineRule, Directive, Task},
+    model::{Assignment, AssigneeRole, Change, ChangeContext, ChangeKind, DeadlineRule, Directive, Task},
     summary::Counts,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -244,6 +244,11 @@ const ASSIGNMENT_COLUMNS: &str = "task_id, unit_id, role, directive_id, task_gro
      progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at";
 const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at";
 
+/// The feed as read: each change with its task's context.
+const FEED_COLUMNS: &str = "c.sequence, c.kind, c.task_id, c.unit_id, c.directive_id, c.deadline, \
+     c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, t.title, t.task_group, \
+     t.period, d.number, a.role";
+
 fn decode_err(what: &str) -> StoreError {
     StoreError::Db(sqlx::Error::Decode(what.to_string().into()))
 }
@@ -393,6 +398,11 @@ struct ChangeRow {
     evidence_link: String,
     actor: String,
     at: DateTime<Utc>,
+    title: Option<String>,
+    task_group: Option<String>,
+    period: Option<String>,
+    number: Option<String>,
+    role: Option<String>,
 }
 
 impl ChangeRow {
@@ -410,6 +420,16 @@ impl ChangeRow {
             evidence_link: self.evidence_link,
             actor: self.actor,
             at: self.at,
+            context: match (self.title, self.task_group, self.number) {
+                (Some(title), Some(group), Some(directive_number)) => Some(ChangeContext {
+                    title,
+                    group: parse("task group", &group)?,
+                    period: parse_opt("period", self.period.as_deref())?,
+                    directive_number,
+                    role: parse_opt("role", self.role.as_deref())?.unwrap_or(AssigneeRole::Lead),
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -547,7 +567,13 @@ impl SqlStore {
     }
 
     async fn changes_where(&self, tail: &str, args: &[Arg]) -> StoreResult<Vec<Change>> {
-        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {tail}");
+        let sql = format!(
+            "SELECT {FEED_COLUMNS} FROM changes c \
+             LEFT JOIN tasks t ON t.id = c.task_id \
+             LEFT JOIN directives d ON d.id = c.directive_id \
+             LEFT JOIN assignments a ON a.task_id = c.task_id AND a.unit_id = c.unit_id \
+             WHERE {tail}"
+        );
         let rows: Vec<ChangeRow> = on_pool!(&self.pool, |pool, _Db| bind_args!(
             sqlx::query_as(AssertSqlSafe(sql)),
             args
@@ -771,6 +797,7 @@ impl TaskStore for SqlStore {
                         evidence_link: String::new(),
                         actor: m.actor.clone(),
                         at: m.at,
+                        context: None,
                     })
                     .collect();
                 insert_changes!(tx, Db, changes);
@@ -844,7 +871,7 @@ impl TaskStore for SqlStore {
 
     async fn changes_after(&self, sequence: i64, limit: usize) -> StoreResult<Vec<Change>> {
         let args = [Arg::Int(sequence), limit_arg(limit)];
-        self.changes_where("sequence > $1 ORDER BY sequence LIMIT $2", &args)
+        self.changes_where("c.sequence > $1 ORDER BY c.sequence LIMIT $2", &args)
             .await
     }
 
@@ -862,7 +889,7 @@ impl TaskStore for SqlStore {
             limit_arg(limit),
         ];
         self.changes_where(
-            "task_id = $1 AND unit_id = $2 AND sequence > $3 ORDER BY sequence LIMIT $4",
+            "c.task_id = $1 AND c.unit_id = $2 AND c.sequence > $3 ORDER BY c.sequence LIMIT $4",
             &args,
         )
         .await
