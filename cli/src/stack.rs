@@ -21,6 +21,8 @@ pub struct Databases {
     pub localities: String,
     /// Tasks.
     pub tasks: String,
+    /// Notifications.
+    pub notifications: String,
 }
 
 impl Databases {
@@ -33,6 +35,7 @@ impl Databases {
             gateway: url("gateway"),
             localities: url("localities"),
             tasks: url("tasks"),
+            notifications: url("notifications"),
         })
     }
 }
@@ -45,12 +48,34 @@ pub struct StackOptions {
     pub localities: TcpListener,
     /// The tasks service's listener (loopback).
     pub tasks: TcpListener,
+    /// Where the notifications service runs: in this stack, or elsewhere at
+    /// an address the gateway routes to (tests run replicas themselves).
+    pub notifications: Notifications,
     /// Databases.
     pub databases: Databases,
     /// Clock for every service.
     pub clock: SharedClock,
     /// Gateway settings other than addresses, database and token.
     pub gateway_config: p06_gateway::Config,
+    /// Notifications settings other than addresses, database and token.
+    pub notifications_config: p06_notifications::Config,
+}
+
+/// Where a stack's notifications service runs.
+pub enum Notifications {
+    /// Started by the stack on this listener.
+    InProcess(TcpListener),
+    /// Run by someone else at this address.
+    External(SocketAddr),
+}
+
+impl Notifications {
+    fn addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Notifications::InProcess(l) => l.local_addr(),
+            Notifications::External(a) => Ok(*a),
+        }
+    }
 }
 
 /// A running stack.
@@ -61,6 +86,8 @@ pub struct Stack {
     pub localities_addr: SocketAddr,
     /// The tasks service's address (internal).
     pub tasks_addr: SocketAddr,
+    /// The notifications service's address (internal).
+    pub notifications_addr: SocketAddr,
     /// The internal credential the services share.
     pub internal_token: String,
     /// A new ADMIN key, when this start created the first one.
@@ -82,6 +109,7 @@ impl Stack {
         let localities_addr = options.localities.local_addr()?;
         let tasks_addr = options.tasks.local_addr()?;
         let gateway_addr = options.gateway.local_addr()?;
+        let notifications_addr = options.notifications.addr()?;
         let localities = p06_localities::Config {
             database_url: options.databases.localities.clone(),
             internal_token: internal_token.clone(),
@@ -108,8 +136,19 @@ impl Stack {
             internal_token: internal_token.clone(),
             localities_url: format!("http://{localities_addr}"),
             tasks_url: format!("http://{tasks_addr}"),
+            notifications_url: format!("http://{notifications_addr}"),
             ..options.gateway_config
         };
+        let notifications_config = p06_notifications::Config {
+            database_url: options.databases.notifications.clone(),
+            internal_token: internal_token.clone(),
+            tasks_url: format!("http://{tasks_addr}"),
+            localities_url: format!("http://{localities_addr}"),
+            ..options.notifications_config
+        };
+        p06_notifications::prepare(&notifications_config)
+            .await
+            .context("notifications database")?;
         let mut tasks = Vec::new();
         let (clock, s) = (options.clock.clone(), shutdown.clone());
         tasks.push((
@@ -129,6 +168,17 @@ impl Stack {
                     .map_err(anyhow::Error::from)
             }),
         ));
+        if let Notifications::InProcess(listener) = options.notifications {
+            let (clock, s) = (options.clock.clone(), shutdown.clone());
+            tasks.push((
+                "notifications",
+                tokio::spawn(async move {
+                    p06_notifications::serve_with_clock(notifications_config, listener, s, clock)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }),
+            ));
+        }
         let s = shutdown.clone();
         tasks.push((
             "gateway",
@@ -142,6 +192,7 @@ impl Stack {
             gateway_addr,
             localities_addr,
             tasks_addr,
+            notifications_addr,
             internal_token,
             bootstrap_key,
             shutdown,

@@ -4,10 +4,14 @@
 //! the server named by `P06_TEST_DATABASE_URL`.
 #![forbid(unsafe_code)]
 
+pub mod replica;
+pub mod smtp;
+pub mod webhook;
+
 use p06::{
     cli::ClientArgs,
     client::{GatewayChannel, connect},
-    stack::{Databases, Stack, StackOptions},
+    stack::{Databases, Notifications, Stack, StackOptions},
 };
 use p06_kit::{Shutdown, clock::SharedClock};
 use p06_proto::{
@@ -23,6 +27,40 @@ pub enum Backend {
     Sqlite,
     /// Fresh PostgreSQL databases (skipped when the variable is unset).
     Postgres,
+}
+
+/// How a test stack is set up.
+pub struct Setup {
+    /// The clock every service reads.
+    pub clock: SharedClock,
+    /// Gateway settings.
+    pub gateway: p06_gateway::Config,
+    /// Notifications settings (fast ticks by default).
+    pub notifications: p06_notifications::Config,
+    /// Run no notifications service in the stack; the gateway routes to
+    /// this address, where the test runs replicas itself.
+    pub external_notifications: Option<std::net::SocketAddr>,
+}
+
+impl Setup {
+    /// Defaults with `clock`; notifications passes tick every 20 ms.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            gateway: p06_gateway::Config::default(),
+            notifications: fast_notifications(),
+            external_notifications: None,
+        }
+    }
+}
+
+/// Notifications settings for tests: short ticks, so a test waits for
+/// events (stream messages, webhook requests) rather than for timers.
+pub fn fast_notifications() -> p06_notifications::Config {
+    p06_notifications::Config {
+        tick_ms: 20,
+        ..p06_notifications::Config::default()
+    }
 }
 
 /// A running stack for one test; stopped when dropped.
@@ -77,17 +115,37 @@ impl TestStack {
                 gateway: p06_kit::db::fresh_test_database("e2e_gateway").await?,
                 localities: p06_kit::db::fresh_test_database("e2e_localities").await?,
                 tasks: p06_kit::db::fresh_test_database("e2e_tasks").await?,
+                notifications: p06_kit::db::fresh_test_database("e2e_notifications").await?,
             },
         };
         Some(
             Self::start_configured(
                 dir,
                 databases,
-                Arc::new(p06_kit::SystemClock),
-                gateway_config,
+                Setup {
+                    gateway: gateway_config,
+                    ..Setup::new(Arc::new(p06_kit::SystemClock))
+                },
             )
             .await,
         )
+    }
+
+    /// A stack set up in full: backend, clock, service settings and where
+    /// notifications run. `None` for Postgres without
+    /// `P06_TEST_DATABASE_URL`.
+    pub async fn start_setup(backend: Backend, setup: Setup) -> Option<TestStack> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let databases = match backend {
+            Backend::Sqlite => Databases::sqlite_in(dir.path()).expect("data dir"),
+            Backend::Postgres => Databases {
+                gateway: p06_kit::db::fresh_test_database("e2e_gateway").await?,
+                localities: p06_kit::db::fresh_test_database("e2e_localities").await?,
+                tasks: p06_kit::db::fresh_test_database("e2e_tasks").await?,
+                notifications: p06_kit::db::fresh_test_database("e2e_notifications").await?,
+            },
+        };
+        Some(Self::start_configured(dir, databases, setup).await)
     }
 
     /// A stack on the given databases (e.g. again on a previous stack's).
@@ -96,15 +154,22 @@ impl TestStack {
         databases: Databases,
         clock: SharedClock,
     ) -> TestStack {
-        Self::start_configured(dir, databases, clock, p06_gateway::Config::default()).await
+        Self::start_configured(dir, databases, Setup::new(clock)).await
     }
 
     async fn start_configured(
         dir: tempfile::TempDir,
         databases: Databases,
-        clock: SharedClock,
-        gateway_config: p06_gateway::Config,
+        setup: Setup,
     ) -> TestStack {
+        let notifications = match setup.external_notifications {
+            Some(addr) => Notifications::External(addr),
+            None => Notifications::InProcess(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind notifications"),
+            ),
+        };
         let options = StackOptions {
             gateway: TcpListener::bind("127.0.0.1:0")
                 .await
@@ -113,9 +178,11 @@ impl TestStack {
                 .await
                 .expect("bind localities"),
             tasks: TcpListener::bind("127.0.0.1:0").await.expect("bind tasks"),
+            notifications,
             databases: databases.clone(),
-            clock,
-            gateway_config,
+            clock: setup.clock,
+            gateway_config: setup.gateway,
+            notifications_config: setup.notifications,
         };
         let stack = Stack::start(options, Shutdown::new())
             .await
@@ -156,6 +223,17 @@ impl TestStack {
     /// A localities client through the gateway with `key`.
     pub async fn localities(&self, key: &str) -> LocalitiesClient<GatewayChannel> {
         LocalitiesClient::new(self.channel(Some(key)).await)
+    }
+
+    /// A notifications client through the gateway with `key`.
+    pub async fn notifications(
+        &self,
+        key: &str,
+    ) -> p06_proto::notifications::v1::notifications_client::NotificationsClient<GatewayChannel>
+    {
+        p06_proto::notifications::v1::notifications_client::NotificationsClient::new(
+            self.channel(Some(key)).await,
+        )
     }
 
     /// An Access client through the gateway with `key`.

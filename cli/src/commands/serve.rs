@@ -17,6 +17,8 @@ pub enum ServiceName {
     Localities,
     /// Directives, assignments, progress and the change feed.
     Tasks,
+    /// Reminders, escalations, digests and their delivery.
+    Notifications,
 }
 
 impl ServiceName {
@@ -25,6 +27,7 @@ impl ServiceName {
             ServiceName::Gateway => 50051,
             ServiceName::Localities => 50052,
             ServiceName::Tasks => 50053,
+            ServiceName::Notifications => 50054,
         }
     }
 }
@@ -34,10 +37,10 @@ impl ServiceName {
 pub struct ServeArgs {
     /// The service to run.
     pub service: ServiceName,
-    /// TOML configuration file (sections [gateway], [localities], [tasks]).
+    /// TOML configuration file (sections [gateway], [localities], [tasks], [notifications]).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Address to listen on (default 0.0.0.0 and the service's port: gateway 50051, localities 50052, tasks 50053).
+    /// Address to listen on (default 0.0.0.0 and the service's port: gateway 50051, localities 50052, tasks 50053, notifications 50054).
     #[arg(long, env = "P06_LISTEN")]
     pub listen: Option<SocketAddr>,
 }
@@ -57,6 +60,8 @@ pub struct FileConfig {
     pub localities: p06_localities::Config,
     /// Tasks settings (`P06_TASKS__…`).
     pub tasks: p06_tasks::Config,
+    /// Notifications settings (`P06_NOTIFICATIONS__…`).
+    pub notifications: p06_notifications::Config,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -67,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ServiceName::Gateway => "p06-gateway",
         ServiceName::Localities => "p06-localities",
         ServiceName::Tasks => "p06-tasks",
+        ServiceName::Notifications => "p06-notifications",
     };
     let _telemetry = p06_kit::telemetry::init(name, config.log_json);
     let listen = args
@@ -105,6 +111,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 c.internal_token = token;
             }
             p06_tasks::serve(c, listener, shutdown).await?;
+        }
+        ServiceName::Notifications => {
+            let mut c = config.notifications;
+            if c.internal_token.is_empty() {
+                c.internal_token = token;
+            }
+            p06_notifications::serve(c, listener, shutdown).await?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use crate::{
     commands::serve::FileConfig,
-    stack::{Databases, Stack, StackOptions},
+    stack::{Databases, Notifications, Stack, StackOptions},
 };
 use anyhow::Context as _;
 use p06_kit::Shutdown;
@@ -44,15 +44,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })?;
     let localities = TcpListener::bind("127.0.0.1:0").await?;
     let tasks = TcpListener::bind("127.0.0.1:0").await?;
+    let notifications = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let options = StackOptions {
         gateway,
         localities,
         tasks,
+        notifications: Notifications::InProcess(notifications),
         databases: Databases::sqlite_in(&args.data_dir)?,
         clock: Arc::new(p06_kit::SystemClock),
         gateway_config: config.gateway,
+        notifications_config: config.notifications,
     };
     let stack = Stack::start(options, shutdown).await?;
     if args.demo {

@@ -1,0 +1,265 @@
+//! Push delivery: lease due deliveries, send each on its own task, record
+//! every attempt in the ledger, retry with exponential backoff and jitter,
+//! and dead-letter after the attempt budget. A unit never has more than a
+//! few deliveries in flight, so a slow or dead endpoint holds only its own
+//! slots and never delays other units.
+
+use super::Engine;
+use crate::{
+    delivery::{
+        Outcome,
+        backoff::retry_delay,
+        email::EmailSender,
+        webhook::{WebhookSender, WebhookTarget},
+    },
+    store::{Attempt, AttemptResult, Channel, Claimed, DeliveryState, NotificationStore},
+};
+use p06_kit::Shutdown;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+/// What the delivery tasks share.
+pub struct Dispatcher<S> {
+    engine: Arc<Engine<S>>,
+    webhook: WebhookSender,
+    email: Option<EmailSender>,
+    in_flight: Mutex<HashMap<String, usize>>,
+    slots: Arc<Semaphore>,
+    results: mpsc::UnboundedSender<AttemptResult>,
+}
+
+/// Runs the dispatcher and its ledger writer until shutdown.
+pub async fn run<S: NotificationStore>(
+    engine: Arc<Engine<S>>,
+    webhook: WebhookSender,
+    email: Option<EmailSender>,
+    shutdown: Shutdown,
+) {
+    let (results, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_results(engine.clone(), rx));
+    let dispatcher = Arc::new(Dispatcher {
+        slots: Arc::new(Semaphore::new(engine.config.max_in_flight.max(1))),
+        engine: engine.clone(),
+        webhook,
+        email,
+        in_flight: Mutex::new(HashMap::new()),
+        results,
+    });
+    let d = dispatcher.clone();
+    super::run_loop(
+        "dispatch",
+        engine.tick(),
+        &engine.dispatch_kick,
+        shutdown,
+        move || {
+            let d = d.clone();
+            async move { d.pass().await }
+        },
+    )
+    .await;
+    drop(dispatcher);
+    if let Err(error) = writer.await {
+        tracing::warn!(%error, "delivery ledger writer stopped");
+    }
+}
+
+/// Writes finished attempts in batches.
+async fn write_results<S: NotificationStore>(
+    engine: Arc<Engine<S>>,
+    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 2000).await > 0 {
+        let mut tries = 0;
+        while let Err(error) = engine.store.record_attempts(&batch).await {
+            tries += 1;
+            tracing::warn!(%error, tries, "cannot record delivery attempts; retrying");
+            if tries >= 5 {
+                // The leases expire and the deliveries are retried: at
+                // least once, with the same id.
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+        }
+        batch.clear();
+        engine.dispatch_kick.notify_one();
+    }
+}
+
+impl<S: NotificationStore> Dispatcher<S> {
+    fn busy_units(&self) -> Vec<String> {
+        let cap = self.engine.config.max_in_flight_per_unit.max(1);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, n)| **n >= cap)
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    /// Claims and starts what fits; `Ok(true)` when it filled every free
+    /// slot (more may be due).
+    async fn pass(self: &Arc<Self>) -> Result<bool, String> {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(false);
+        }
+        let limit = free.min(self.engine.config.batch_size.max(1));
+        let now_ms = self.engine.now().timestamp_millis();
+        let lease = i64::try_from(self.engine.config.webhook_timeout_ms).unwrap_or(0) + 30_000;
+        let claimed = self
+            .engine
+            .store
+            .claim_deliveries(now_ms, now_ms + lease, &self.busy_units(), limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        let full = claimed.len() == limit;
+        let mut over_cap = Vec::new();
+        for c in claimed {
+            if !self.take_unit_slot(&c.delivery.unit_id) {
+                over_cap.push((c.delivery.notification_id.clone(), c.delivery.channel));
+                continue;
+            }
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                self.free_unit_slot(&c.delivery.unit_id);
+                over_cap.push((c.delivery.notification_id.clone(), c.delivery.channel));
+                continue;
+            };
+            let d = self.clone();
+            tokio::spawn(async move {
+                let unit = c.delivery.unit_id.clone();
+                let result = d.attempt(c).await;
+                d.free_unit_slot(&unit);
+                drop(permit);
+                // A closed channel means shutdown: the lease expires and the
+                // delivery is retried later with the same id.
+                let _ = d.results.send(result);
+            });
+        }
+        if !over_cap.is_empty() {
+            self.engine
+                .store
+                .release_deliveries(&over_cap)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(full && over_cap.is_empty())
+    }
+
+    fn take_unit_slot(&self, unit: &str) -> bool {
+        let cap = self.engine.config.max_in_flight_per_unit.max(1);
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(unit.to_string()).or_insert(0);
+        if *n >= cap {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn free_unit_slot(&self, unit: &str) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(unit) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(unit);
+            }
+        }
+    }
+
+    /// One attempt and what it changes.
+    async fn attempt(&self, c: Claimed) -> AttemptResult {
+        let d = &c.delivery;
+        let number = d.attempts + 1;
+        let outcome = match d.channel {
+            Channel::Webhook => self.send_webhook(&c).await,
+            Channel::Email => self.send_email(&c).await,
+        };
+        if !outcome.success {
+            self.engine.remote.forget_contacts();
+            tracing::debug!(id = %d.notification_id, channel = d.channel.as_str(), attempt = number, error = %outcome.error, "delivery attempt failed");
+        }
+        let at_ms = self.engine.now().timestamp_millis();
+        let cfg = &self.engine.config;
+        let (state, next_attempt_ms) = if outcome.success {
+            (DeliveryState::Delivered, at_ms)
+        } else if number - d.redrive_base >= i32::try_from(cfg.max_attempts).unwrap_or(i32::MAX) {
+            (DeliveryState::DeadLetter, at_ms)
+        } else {
+            let since_redrive = u32::try_from(number - d.redrive_base).unwrap_or(1);
+            let delay = retry_delay(
+                since_redrive,
+                Duration::from_millis(cfg.retry_base_ms),
+                Duration::from_millis(cfg.retry_cap_ms),
+                &mut rand::rng(),
+            );
+            let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            (DeliveryState::Pending, at_ms.saturating_add(delay))
+        };
+        AttemptResult {
+            attempt: Attempt {
+                notification_id: d.notification_id.clone(),
+                channel: d.channel,
+                attempt: number,
+                success: outcome.success,
+                response_code: outcome.response_code.map_or(0, i32::from),
+                error: outcome.error,
+                latency_ms: i64::try_from(outcome.latency.as_millis()).unwrap_or(i64::MAX),
+                at_ms,
+            },
+            state,
+            next_attempt_ms,
+        }
+    }
+
+    async fn send_webhook(&self, c: &Claimed) -> Outcome {
+        let endpoints = match self.engine.remote.endpoints(&c.delivery.unit_id).await {
+            Ok(e) => e,
+            Err(s) => return failed(format!("contacts of units/{}: {}", c.delivery.unit_id, s.message())),
+        };
+        let Some(url) = endpoints.webhook_url else {
+            return failed(format!("units/{} has no webhook enabled", c.delivery.unit_id));
+        };
+        let target = WebhookTarget {
+            url,
+            secrets: endpoints.webhook_secrets,
+        };
+        let body = crate::api::convert::webhook_body(&c.notification);
+        // The signature's timestamp is the real time of sending: receivers
+        // check it against their own clock to refuse replays.
+        self.webhook
+            .send(&target, &c.notification.id, chrono::Utc::now(), body)
+            .await
+    }
+
+    async fn send_email(&self, c: &Claimed) -> Outcome {
+        let Some(email) = &self.email else {
+            return failed("e-mail is not configured".into());
+        };
+        let endpoints = match self.engine.remote.endpoints(&c.delivery.unit_id).await {
+            Ok(e) => e,
+            Err(s) => return failed(format!("contacts of units/{}: {}", c.delivery.unit_id, s.message())),
+        };
+        if endpoints.emails.is_empty() {
+            return failed(format!("units/{} has no e-mail enabled", c.delivery.unit_id));
+        }
+        let n = &c.notification;
+        let subject = crate::api::convert::email_subject(n);
+        let text = format!("{}\n\n{}", n.text_vi, n.text_en);
+        email.send(&endpoints.emails, &subject, &text, &n.id).await
+    }
+}
+
+fn failed(error: String) -> Outcome {
+    Outcome {
+        success: false,
+        response_code: None,
+        error,
+        latency: Duration::ZERO,
+    }
+}
