@@ -3,6 +3,7 @@
 use crate::commands::{
     health::HealthArgs,
     keys::KeysCommand,
+    notifications::NotificationsCommand,
     serve::ServeArgs,
     units::UnitsCommand,
     up::UpArgs,
@@ -104,6 +105,14 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
+    /// Reminders and notices: follow them live (`tail`), list, acknowledge,
+    /// inspect deliveries, set reminder policies.
+    Notifications {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
     /// Manage API keys (ADMIN), or ask who a key is.
     Keys {
         #[command(flatten)]
@@ -156,6 +165,9 @@ pub fn main() -> ExitCode {
                 as_of,
             } => crate::commands::work::scoreboard(&client, central, as_of).await,
             Command::Feed { client, after } => crate::commands::work::feed(&client, after).await,
+            Command::Notifications { client, command } => {
+                crate::commands::notifications::run(&client, command).await
+            }
         }
     });
     match result {

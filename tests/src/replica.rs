@@ -15,7 +15,11 @@ pub struct Replica {
 
 impl Replica {
     /// Starts a replica with `config` on `addr` (port 0 for any).
-    pub fn start(config: p06_notifications::Config, addr: SocketAddr, clock: SharedClock) -> Replica {
+    pub fn start(
+        config: p06_notifications::Config,
+        addr: SocketAddr,
+        clock: SharedClock,
+    ) -> Replica {
         let (kill, killed) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -32,7 +36,8 @@ impl Replica {
                 .expect("report address");
             runtime.spawn(async move {
                 if let Err(e) =
-                    p06_notifications::serve_with_clock(config, listener, Shutdown::new(), clock).await
+                    p06_notifications::serve_with_clock(config, listener, Shutdown::new(), clock)
+                        .await
                 {
                     eprintln!("notifications replica failed: {e}");
                 }

@@ -67,18 +67,35 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
     let clock = clock_at(2025, 3, 3);
     let mut setup = Setup::new(Arc::new(clock.clone()));
     setup.notifications.max_attempts = 4;
-    let stack = TestStack::start_setup(Backend::Sqlite, setup).await.unwrap();
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
     let mut flaky = WebhookReceiver::start(Behaviour::FailFirst(3)).await;
     let mut dead = WebhookReceiver::start(Behaviour::AlwaysFail).await;
-    set_contacts(&stack, "p01", Some((&flaky.url(), vec![secret(2), secret(1)])), &[]).await;
+    set_contacts(
+        &stack,
+        "p01",
+        Some((&flaky.url(), vec![secret(2), secret(1)])),
+        &[],
+    )
+    .await;
     set_contacts(&stack, "p79", Some((&dead.url(), vec![secret(3)])), &[]).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "30/TB-VPCP", "2025-03-03").await;
-    assign(&mut tasks, &d, "Cập nhật dữ liệu", "2025-03-03", &["p01", "p79"]).await;
+    assign(
+        &mut tasks,
+        &d,
+        "Cập nhật dữ liệu",
+        "2025-03-03",
+        &["p01", "p79"],
+    )
+    .await;
 
     // Each failure is retried after a backoff; once the failure is in the
     // ledger, the clock moves past the backoff.
-    let coordinator = stack.key_for("units/m-government-office", Role::Coordinator).await;
+    let coordinator = stack
+        .key_for("units/m-government-office", Role::Coordinator)
+        .await;
     let mut coord = stack.notifications(&coordinator).await;
     let mut flaky_seen = Vec::new();
     let mut dead_seen = Vec::new();
@@ -111,7 +128,10 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
     assert_eq!(answers, vec![500, 500, 500, 200]);
     let id = flaky_seen[0].id.clone();
     assert!(id.starts_with("msg_"), "{id}");
-    assert!(flaky_seen.iter().all(|r| r.id == id), "one stable id across attempts");
+    assert!(
+        flaky_seen.iter().all(|r| r.id == id),
+        "one stable id across attempts"
+    );
     let last = &flaky_seen[3];
     for key in [secret(1), secret(2)] {
         let body = verify(&key, last).expect("verifies with either rotated secret");
@@ -119,31 +139,65 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
         assert_eq!(body["data"]["id"], id.as_str());
         assert_eq!(body["data"]["directive_number"], "30/TB-VPCP");
     }
-    assert!(verify(&secret(9), last).is_err(), "a wrong secret does not verify");
+    assert!(
+        verify(&secret(9), last).is_err(),
+        "a wrong secret does not verify"
+    );
     let mut tampered = last.clone();
     tampered.body.extend_from_slice(b" ");
-    assert!(verify(&secret(1), &tampered).is_err(), "a changed body does not verify");
+    assert!(
+        verify(&secret(1), &tampered).is_err(),
+        "a changed body does not verify"
+    );
 
     // The ledger holds every attempt.
     let name = format!("units/p01/notifications/{id}");
     let ledger = coord
-        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest { parent: name.clone() })
+        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
+            parent: name.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
         .attempts;
-    let codes: Vec<(i32, bool, i32)> = ledger.iter().map(|a| (a.attempt, a.success, a.response_code)).collect();
-    assert_eq!(codes, vec![(1, false, 500), (2, false, 500), (3, false, 500), (4, true, 200)]);
-    assert!(ledger.iter().all(|a| a.channel == pb::Channel::Webhook as i32 && a.time.is_some()));
+    let codes: Vec<(i32, bool, i32)> = ledger
+        .iter()
+        .map(|a| (a.attempt, a.success, a.response_code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (1, false, 500),
+            (2, false, 500),
+            (3, false, 500),
+            (4, true, 200)
+        ]
+    );
+    assert!(
+        ledger
+            .iter()
+            .all(|a| a.channel == pb::Channel::Webhook as i32 && a.time.is_some())
+    );
 
     // The other endpoint is in dead letter after four attempts.
     eventually("a dead letter", || {
         let mut c = coord.clone();
-        async move { deliveries(&mut c, "units/-", "state = DEAD_LETTER").await.len() == 1 }
+        async move {
+            deliveries(&mut c, "units/-", "state = DEAD_LETTER")
+                .await
+                .len()
+                == 1
+        }
     })
     .await;
-    let dl = deliveries(&mut coord, "units/-", "state = DEAD_LETTER").await.remove(0);
-    assert!(dl.name.starts_with("units/p79/notifications/"), "{}", dl.name);
+    let dl = deliveries(&mut coord, "units/-", "state = DEAD_LETTER")
+        .await
+        .remove(0);
+    assert!(
+        dl.name.starts_with("units/p79/notifications/"),
+        "{}",
+        dl.name
+    );
     assert_eq!(dl.attempts, 4);
     assert!(!dl.last_error.is_empty());
 
@@ -152,22 +206,34 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
     let denied = stack
         .notifications(&other)
         .await
-        .redrive_delivery(pb::RedriveDeliveryRequest { name: dl.name.clone() })
+        .redrive_delivery(pb::RedriveDeliveryRequest {
+            name: dl.name.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     dead.set_behaviour(Behaviour::Succeed);
     let redriven = coord
-        .redrive_delivery(pb::RedriveDeliveryRequest { name: dl.name.clone() })
+        .redrive_delivery(pb::RedriveDeliveryRequest {
+            name: dl.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(redriven.state, pb::DeliveryState::Pending as i32);
     let again = next_request(&mut dead).await;
-    assert_eq!((again.answered, again.id.as_str()), (200, dead_seen[0].id.as_str()));
+    assert_eq!(
+        (again.answered, again.id.as_str()),
+        (200, dead_seen[0].id.as_str())
+    );
     eventually("the redriven delivery recorded", || {
         let mut c = coord.clone();
-        async move { deliveries(&mut c, "units/p79", "state = DELIVERED").await.len() == 1 }
+        async move {
+            deliveries(&mut c, "units/p79", "state = DELIVERED")
+                .await
+                .len()
+                == 1
+        }
     })
     .await;
 }
@@ -181,7 +247,9 @@ async fn a_hanging_endpoint_does_not_delay_other_units() {
     setup.notifications.webhook_timeout_ms = 60_000;
     setup.notifications.max_in_flight = 8;
     setup.notifications.max_in_flight_per_unit = 2;
-    let stack = TestStack::start_setup(Backend::Sqlite, setup).await.unwrap();
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
     let mut slow = WebhookReceiver::start(Behaviour::Hang).await;
     let mut fast = WebhookReceiver::start(Behaviour::Succeed).await;
     set_contacts(&stack, "p01", Some((&slow.url(), vec![secret(1)])), &[]).await;
@@ -197,7 +265,10 @@ async fn a_hanging_endpoint_does_not_delay_other_units() {
     assign(&mut tasks, &d, "Việc khác", "2025-03-03", &["p79"]).await;
     let got = next_request(&mut fast).await;
     assert_eq!(got.answered, 200);
-    assert!(slow.try_recv().is_none(), "no more than two in flight for the hanging unit");
+    assert!(
+        slow.try_recv().is_none(),
+        "no more than two in flight for the hanging unit"
+    );
 }
 
 /// E-mail goes out over SMTP to the unit's addresses, in Vietnamese first,
@@ -214,20 +285,32 @@ async fn email_is_sent_over_smtp() {
         from: "p06 <noreply@p06.gov.vn>".into(),
         ..SmtpConfig::default()
     };
-    let stack = TestStack::start_setup(Backend::Sqlite, setup).await.unwrap();
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
     set_contacts(&stack, "p01", None, &["vanphong@hanoi.gov.vn"]).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "32/TB-VPCP", "2025-03-03").await;
     assign(&mut tasks, &d, "Cấp căn cước", "2025-03-03", &["p01"]).await;
-    let mail = tokio::time::timeout(PROMPT, server.recv()).await.expect("mail in time");
+    let mail = tokio::time::timeout(PROMPT, server.recv())
+        .await
+        .expect("mail in time");
     assert_eq!(mail.to, vec!["vanphong@hanoi.gov.vn".to_string()]);
-    assert!(mail.subject().contains("Đến hạn hôm nay"), "{}", mail.subject());
+    assert!(
+        mail.subject().contains("Đến hạn hôm nay"),
+        "{}",
+        mail.subject()
+    );
     assert!(mail.text().contains("Cấp căn cước"), "{}", mail.text());
     assert!(mail.text().contains("32/TB-VPCP"), "{}", mail.text());
     let key = unit_key(&stack, "p01").await;
     let mut client = stack.notifications(&key).await;
     let n = Inbox::open(&mut client, "p01", 0).await.next().await;
-    assert!(mail.message_id().unwrap_or_default().contains(&n.id), "{:?}", mail.message_id());
+    assert!(
+        mail.message_id().unwrap_or_default().contains(&n.id),
+        "{:?}",
+        mail.message_id()
+    );
 }
 
 /// Reserves a loopback address for a replica the test starts later.
@@ -236,7 +319,10 @@ fn free_addr() -> std::net::SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn replica_config(stack: &TestStack, tweak: impl Fn(&mut p06_notifications::Config)) -> p06_notifications::Config {
+fn replica_config(
+    stack: &TestStack,
+    tweak: impl Fn(&mut p06_notifications::Config),
+) -> p06_notifications::Config {
     let s = stack.stack();
     let mut config = p06_notifications::Config {
         database_url: stack.databases().notifications,
@@ -258,7 +344,9 @@ async fn killed_mid_delivery_every_reminder_arrives_once_produced() {
     let addr = free_addr();
     let mut setup = Setup::new(Arc::new(clock.clone()));
     setup.external_notifications = Some(addr);
-    let stack = TestStack::start_setup(Backend::Sqlite, setup).await.unwrap();
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
     let config = replica_config(&stack, |c| c.webhook_timeout_ms = 60_000);
     let first = Replica::start(config.clone(), addr, Arc::new(clock.clone()));
     let mut receiver = WebhookReceiver::start(Behaviour::Hang).await;
@@ -283,7 +371,11 @@ async fn killed_mid_delivery_every_reminder_arrives_once_produced() {
         let r = next_request(&mut receiver).await;
         answers.entry(r.id).or_default().push(r.answered);
     }
-    assert_eq!(answers.len(), 10, "ten distinct ids, repeats only with the same id");
+    assert_eq!(
+        answers.len(),
+        10,
+        "ten distinct ids, repeats only with the same id"
+    );
     let key = unit_key(&stack, "p01").await;
     let mut client = stack.notifications(&key).await;
     let all = client
@@ -334,16 +426,26 @@ async fn two_replicas_on_postgres_deliver_each_reminder_once() {
         let r = next_request(&mut receiver).await;
         *seen.entry(r.id).or_default() += 1;
     }
-    let coordinator = stack.key_for("units/m-government-office", Role::Coordinator).await;
+    let coordinator = stack
+        .key_for("units/m-government-office", Role::Coordinator)
+        .await;
     let mut coord = stack.notifications(&coordinator).await;
     eventually("every delivery recorded", || {
         let mut c = coord.clone();
-        async move { deliveries(&mut c, "units/-", "state = DELIVERED").await.len() == 24 }
+        async move {
+            deliveries(&mut c, "units/-", "state = DELIVERED")
+                .await
+                .len()
+                == 24
+        }
     })
     .await;
     let recorded = deliveries(&mut coord, "units/-", "").await;
     assert_eq!(recorded.len(), 24, "no reminder produced twice");
-    assert!(recorded.iter().all(|d| d.attempts == 1), "each delivered in one attempt");
+    assert!(
+        recorded.iter().all(|d| d.attempts == 1),
+        "each delivered in one attempt"
+    );
     assert_eq!(receiver.served(), 24, "no delivery sent twice");
     assert!(seen.values().all(|n| *n == 1));
 }

@@ -26,7 +26,14 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "12/TB-VPCP", "2025-01-15").await;
-    let a = assign(&mut tasks, &d, "Kết nối dữ liệu dân cư", "2025-02-05", &["p01"]).await;
+    let a = assign(
+        &mut tasks,
+        &d,
+        "Kết nối dữ liệu dân cư",
+        "2025-02-05",
+        &["p01"],
+    )
+    .await;
     let key = unit_key(&stack, "p01").await;
     let mut client = stack.notifications(&key).await;
     let mut inbox = Inbox::open(&mut client, "p01", 0).await;
@@ -49,8 +56,15 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         assert_eq!(kind(&n), want, "on {y}-{m}-{dd}");
         assert_eq!(n.assignment, a[0]);
         assert_eq!(n.deadline, "2025-02-05");
-        assert_eq!((n.working_days_left, n.working_days_overdue), (left, overdue), "on {y}-{m}-{dd}");
-        assert_eq!(n.due_time.as_ref().unwrap().seconds, at(y, m, dd, 8, 0).timestamp());
+        assert_eq!(
+            (n.working_days_left, n.working_days_overdue),
+            (left, overdue),
+            "on {y}-{m}-{dd}"
+        );
+        assert_eq!(
+            n.due_time.as_ref().unwrap().seconds,
+            at(y, m, dd, 8, 0).timestamp()
+        );
         assert!(n.text_vi.contains("12/TB-VPCP"), "{}", n.text_vi);
         assert!(n.text_vi.contains("05/02/2025"), "{}", n.text_vi);
         assert!(!n.text_en.is_empty());
@@ -67,8 +81,16 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         .into_inner()
         .notifications;
     assert_eq!(first.len(), 2);
-    assert!(first[1].text_vi.starts_with("Nhắc hạn"), "{}", first[1].text_vi);
-    assert!(first[1].text_vi.contains("còn 5 ngày làm việc"), "{}", first[1].text_vi);
+    assert!(
+        first[1].text_vi.starts_with("Nhắc hạn"),
+        "{}",
+        first[1].text_vi
+    );
+    assert!(
+        first[1].text_vi.contains("còn 5 ngày làm việc"),
+        "{}",
+        first[1].text_vi
+    );
 
     // Five working days overdue: the Working Group hears of it.
     clock.set(at(2025, 2, 12, 9, 0));
@@ -91,10 +113,16 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         .unwrap();
     let sentinel = assign(&mut tasks, &d, "Nhiệm vụ đối chứng", "2025-02-12", &["p01"]).await;
     let n = inbox.reminder().await;
-    assert_eq!((kind(&n), n.assignment.as_str()), (Kind::DueToday, sentinel[0].as_str()));
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueToday, sentinel[0].as_str())
+    );
     clock.set(at(2025, 2, 14, 9, 0));
     let n = inbox.reminder().await;
-    assert_eq!((kind(&n), n.assignment.as_str()), (Kind::Overdue, sentinel[0].as_str()));
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::Overdue, sentinel[0].as_str())
+    );
     let after = client
         .list_notifications(pb::ListNotificationsRequest {
             parent: "units/p01".into(),
@@ -105,7 +133,11 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         .unwrap()
         .into_inner()
         .notifications;
-    assert_eq!(after.len(), 5, "nothing for the completed assignment after it");
+    assert_eq!(
+        after.len(),
+        5,
+        "nothing for the completed assignment after it"
+    );
 }
 
 /// Acknowledging an OVERDUE stops its repeats (the escalation still comes);
@@ -116,7 +148,14 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "344/TB-VPCP", "2024-07-01").await;
-    let a = assign(&mut tasks, &d, "Kế hoạch triển khai", "2024-07-10", &["p79"]).await;
+    let a = assign(
+        &mut tasks,
+        &d,
+        "Kế hoạch triển khai",
+        "2024-07-10",
+        &["p79"],
+    )
+    .await;
     let key = unit_key(&stack, "p79").await;
     let mut client = stack.notifications(&key).await;
     let mut inbox = Inbox::open(&mut client, "p79", 0).await;
@@ -126,7 +165,9 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
     let n = inbox.reminder().await;
     assert_eq!(kind(&n), Kind::Overdue);
     let acked = client
-        .acknowledge_notification(pb::AcknowledgeNotificationRequest { name: n.name.clone() })
+        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+            name: n.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -183,7 +224,11 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
         .unwrap()
         .into_inner()
         .notifications;
-    assert_eq!(overdue.len(), 1, "the acknowledged OVERDUE was not repeated");
+    assert_eq!(
+        overdue.len(),
+        1,
+        "the acknowledged OVERDUE was not repeated"
+    );
 }
 
 /// Hà Giang merges into Tuyên Quang (units/p08-2025) on 2025-07-01: after
@@ -194,7 +239,14 @@ async fn after_a_merger_the_successor_receives_the_reminders() {
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "88/TB-VPCP", "2025-06-20").await;
-    assign(&mut tasks, &d, "Số hoá hồ sơ hộ tịch", "2025-07-15", &["p02"]).await;
+    assign(
+        &mut tasks,
+        &d,
+        "Số hoá hồ sơ hộ tịch",
+        "2025-07-15",
+        &["p02"],
+    )
+    .await;
     let key = unit_key(&stack, "p08-2025").await;
     let mut client = stack.notifications(&key).await;
     let mut inbox = Inbox::open(&mut client, "p08-2025", 0).await;
@@ -213,7 +265,11 @@ async fn after_a_merger_the_successor_receives_the_reminders() {
     let n = inbox.reminder().await;
     assert_eq!(kind(&n), Kind::DueSoon);
     assert_eq!(n.unit, "units/p08-2025");
-    assert!(n.assignment.ends_with("/assignments/p08-2025"), "{}", n.assignment);
+    assert!(
+        n.assignment.ends_with("/assignments/p08-2025"),
+        "{}",
+        n.assignment
+    );
 }
 
 /// A subscriber that disconnects and resumes from its last cursor sees
@@ -225,7 +281,14 @@ async fn a_resumed_subscription_misses_nothing_and_repeats_nothing() {
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "20/TB-VPCP", "2025-03-03").await;
     for i in 0..6 {
-        assign(&mut tasks, &d, &format!("Nhiệm vụ {i}"), "2025-03-03", &["p31"]).await;
+        assign(
+            &mut tasks,
+            &d,
+            &format!("Nhiệm vụ {i}"),
+            "2025-03-03",
+            &["p31"],
+        )
+        .await;
     }
     let key = unit_key(&stack, "p31").await;
     let mut client = stack.notifications(&key).await;
@@ -235,7 +298,14 @@ async fn a_resumed_subscription_misses_nothing_and_repeats_nothing() {
     drop(first);
     // Six more while disconnected.
     for i in 6..12 {
-        assign(&mut tasks, &d, &format!("Nhiệm vụ {i}"), "2025-03-03", &["p31"]).await;
+        assign(
+            &mut tasks,
+            &d,
+            &format!("Nhiệm vụ {i}"),
+            "2025-03-03",
+            &["p31"],
+        )
+        .await;
     }
     let mut resumed = Inbox::open(&mut client, "p31", b.cursor).await;
     let mut seen = vec![a.id, b.id];
@@ -304,12 +374,16 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let denied = stranger
-        .get_notification(pb::GetNotificationRequest { name: n.name.clone() })
+        .get_notification(pb::GetNotificationRequest {
+            name: n.name.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let denied = stranger
-        .acknowledge_notification(pb::AcknowledgeNotificationRequest { name: n.name.clone() })
+        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+            name: n.name.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -351,12 +425,26 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let coordinator = stack.key_for("units/m-government-office", p06_proto::gateway::v1::Role::Coordinator).await;
+    let coordinator = stack
+        .key_for(
+            "units/m-government-office",
+            p06_proto::gateway::v1::Role::Coordinator,
+        )
+        .await;
     let mut coord = stack.notifications(&coordinator).await;
     for (rules, want) in [
-        (vec![rule(Kind::DueSoon as i32, -1, 0)], "policy.rules[0].working_days"),
-        (vec![rule(Kind::DueToday as i32, 0, 0), rule(99, 1, 0)], "policy.rules[1].kind"),
-        (vec![rule(Kind::Overdue as i32, 1, -2)], "policy.rules[0].repeat_every_working_days"),
+        (
+            vec![rule(Kind::DueSoon as i32, -1, 0)],
+            "policy.rules[0].working_days",
+        ),
+        (
+            vec![rule(Kind::DueToday as i32, 0, 0), rule(99, 1, 0)],
+            "policy.rules[1].kind",
+        ),
+        (
+            vec![rule(Kind::Overdue as i32, 1, -2)],
+            "policy.rules[0].repeat_every_working_days",
+        ),
         (vec![], "policy.rules"),
     ] {
         let e = coord
@@ -371,7 +459,10 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
     }
     let created = coord
         .create_policy(pb::CreatePolicyRequest {
-            policy: Some(policy(vec![rule(Kind::DueSoon as i32, 3, 0), rule(Kind::DueToday as i32, 0, 0)])),
+            policy: Some(policy(vec![
+                rule(Kind::DueSoon as i32, 3, 0),
+                rule(Kind::DueToday as i32, 0, 0),
+            ])),
             policy_id: "tb-21".into(),
             request_id: "create-tb-21".into(),
         })
@@ -382,7 +473,10 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
     // A retry returns the first result; a second policy for the scope is refused.
     let again = coord
         .create_policy(pb::CreatePolicyRequest {
-            policy: Some(policy(vec![rule(Kind::DueSoon as i32, 3, 0), rule(Kind::DueToday as i32, 0, 0)])),
+            policy: Some(policy(vec![
+                rule(Kind::DueSoon as i32, 3, 0),
+                rule(Kind::DueToday as i32, 0, 0),
+            ])),
             policy_id: "tb-21".into(),
             request_id: "create-tb-21".into(),
         })
@@ -403,7 +497,9 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
     let updated = coord
         .update_policy(pb::UpdatePolicyRequest {
             policy: Some(changed.clone()),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["urgent".into()] }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["urgent".into()],
+            }),
         })
         .await
         .unwrap()
@@ -439,7 +535,12 @@ async fn a_directive_policy_changes_when_reminders_go_out() {
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "22/TB-VPCP", "2025-03-03").await;
-    let coordinator = stack.key_for("units/m-government-office", p06_proto::gateway::v1::Role::Coordinator).await;
+    let coordinator = stack
+        .key_for(
+            "units/m-government-office",
+            p06_proto::gateway::v1::Role::Coordinator,
+        )
+        .await;
     let mut coord = stack.notifications(&coordinator).await;
     coord
         .create_policy(pb::CreatePolicyRequest {
@@ -472,10 +573,16 @@ async fn a_directive_policy_changes_when_reminders_go_out() {
     // starts on its creation day, so the first step is 2 days before.
     clock.set(at(2025, 3, 13, 9, 0));
     let n = inbox.reminder().await;
-    assert_eq!((kind(&n), n.assignment.as_str()), (Kind::DueSoon, b[0].as_str()));
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueSoon, b[0].as_str())
+    );
     clock.set(at(2025, 3, 17, 9, 0));
     let n = inbox.reminder().await;
-    assert_eq!((kind(&n), n.assignment.as_str()), (Kind::DueToday, b[0].as_str()));
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueToday, b[0].as_str())
+    );
 }
 
 /// Two working days before the review meeting (by default the last working

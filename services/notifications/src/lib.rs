@@ -13,7 +13,10 @@ pub mod error;
 pub mod remote;
 pub mod store;
 
-use delivery::{email::{EmailSender, SmtpConfig}, webhook::WebhookSender};
+use delivery::{
+    email::{EmailSender, SmtpConfig},
+    webhook::WebhookSender,
+};
 use domain::ladder::OfficeHours;
 use engine::Engine;
 use p06_kit::{Shutdown, clock::SharedClock};
@@ -112,7 +115,9 @@ impl Config {
             end: parse("office_end", &self.office_end)?,
         };
         if office.start >= office.end {
-            return Err(ServeError::Config("office_start must be before office_end".into()));
+            return Err(ServeError::Config(
+                "office_start must be before office_end".into(),
+            ));
         }
         Ok(office)
     }
@@ -139,7 +144,11 @@ pub async fn prepare(config: &Config) -> Result<(), ServeError> {
 }
 
 /// Serves on `listener` until `shutdown`, with the system clock.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
     serve_with_clock(config, listener, shutdown, Arc::new(p06_kit::SystemClock)).await
 }
 
@@ -156,7 +165,8 @@ pub async fn serve_with_clock(
     }
     let office = config.office_hours()?;
     let channel = |url: &str| {
-        p06_kit::client::internal(url, &config.internal_token).map_err(|e| ServeError::Config(e.to_string()))
+        p06_kit::client::internal(url, &config.internal_token)
+            .map_err(|e| ServeError::Config(e.to_string()))
     };
     let remote = remote::Remote::new(
         channel(&config.localities_url)?,
@@ -174,7 +184,13 @@ pub async fn serve_with_clock(
         None
     };
     let store = Arc::new(SqlStore::connect(&config.database_url).await?);
-    let engine = Arc::new(Engine::new(store.clone(), clock, config.clone(), remote, office));
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        clock,
+        config.clone(),
+        remote,
+        office,
+    ));
     if let Err(error) = engine.refresh().await {
         tracing::warn!(%error, "calendar not loaded yet; will retry");
     }
@@ -204,7 +220,10 @@ fn spawn_background(
     email: Option<EmailSender>,
     shutdown: Shutdown,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(engine::feed::run(engine.clone(), shutdown.clone()))];
+    let mut tasks = vec![tokio::spawn(engine::feed::run(
+        engine.clone(),
+        shutdown.clone(),
+    ))];
     let (e, s) = (engine.clone(), shutdown.clone());
     tasks.push(tokio::spawn(async move {
         let tick = e.tick();
@@ -227,6 +246,8 @@ fn spawn_background(
         })
         .await;
     }));
-    tasks.push(tokio::spawn(engine::dispatch::run(engine, webhook, email, shutdown)));
+    tasks.push(tokio::spawn(engine::dispatch::run(
+        engine, webhook, email, shutdown,
+    )));
     tasks
 }

@@ -80,7 +80,12 @@ pub async fn assign(
 }
 
 /// Creates a task; returns the assignment names.
-pub async fn create(tasks: &mut Tasks, directive: &str, task: tpb::Task, units: &[&str]) -> Vec<String> {
+pub async fn create(
+    tasks: &mut Tasks,
+    directive: &str,
+    task: tpb::Task,
+    units: &[&str],
+) -> Vec<String> {
     tasks
         .create_task(tpb::CreateTaskRequest {
             parent: directive.into(),

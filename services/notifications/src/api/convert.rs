@@ -40,8 +40,7 @@ fn channel_number(c: Channel) -> i32 {
 }
 
 fn state_number(s: DeliveryState) -> i32 {
-    pb::DeliveryState::from_str_name(&format!("DELIVERY_STATE_{}", s.as_str()))
-        .map_or(0, i32::from)
+    pb::DeliveryState::from_str_name(&format!("DELIVERY_STATE_{}", s.as_str())).map_or(0, i32::from)
 }
 
 /// "units/{unit}/notifications/{id}".
@@ -114,7 +113,8 @@ pub fn delivery_to_pb(d: Delivery) -> pb::Delivery {
         channel: channel_number(d.channel),
         state: state_number(d.state),
         attempts: d.attempts,
-        next_attempt_time: (d.state == DeliveryState::Pending).then(|| timestamp(d.next_attempt_ms)),
+        next_attempt_time: (d.state == DeliveryState::Pending)
+            .then(|| timestamp(d.next_attempt_ms)),
         last_error: d.last_error,
         deliver_time: d.delivered_ms.map(timestamp),
     }
@@ -220,7 +220,10 @@ pub fn rules_from_pb(rules: &[pb::ReminderRule]) -> Result<Vec<Rule>> {
         ));
     }
     if rules.len() > 20 {
-        return Err(NotificationsError::invalid("policy.rules", "at most 20 rules"));
+        return Err(NotificationsError::invalid(
+            "policy.rules",
+            "at most 20 rules",
+        ));
     }
     rules
         .iter()
@@ -254,7 +257,9 @@ fn rule_from_pb(i: usize, r: &pb::ReminderRule) -> Result<Rule> {
     if !(0..=MAX_WORKING_DAYS).contains(&r.working_days) {
         return Err(NotificationsError::invalid(
             field("working_days"),
-            format!("must be between 0 and {MAX_WORKING_DAYS} (a distance from the deadline, never negative)"),
+            format!(
+                "must be between 0 and {MAX_WORKING_DAYS} (a distance from the deadline, never negative)"
+            ),
         ));
     }
     if !(0..=MAX_WORKING_DAYS).contains(&r.repeat_every_working_days) {

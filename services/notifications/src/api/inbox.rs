@@ -23,11 +23,17 @@ use tonic::Status;
 const STREAM_POLL: Duration = Duration::from_secs(1);
 const STREAM_BATCH: usize = 200;
 
-fn notification_column(field: &str, _op: Op, value: &str) -> std::result::Result<(String, SqlValue), Status> {
+fn notification_column(
+    field: &str,
+    _op: Op,
+    value: &str,
+) -> std::result::Result<(String, SqlValue), Status> {
     let bad = |m: String| p06_kit::errors::invalid_argument("filter", m);
     match field {
         "kind" => {
-            let kind: crate::domain::Kind = value.parse().map_err(|e: String| bad(format!("kind: {e}")))?;
+            let kind: crate::domain::Kind = value
+                .parse()
+                .map_err(|e: String| bad(format!("kind: {e}")))?;
             Ok(("kind".into(), SqlValue::Text(kind.as_str().into())))
         }
         "acknowledged" | "unread" => {
@@ -45,7 +51,11 @@ fn notification_column(field: &str, _op: Op, value: &str) -> std::result::Result
         "create_time" | "due_time" => {
             let t = chrono::DateTime::parse_from_rfc3339(value)
                 .map_err(|e| bad(format!("{field} must be an RFC 3339 time: {e}")))?;
-            let col = if field == "create_time" { "created_ms" } else { "due_ms" };
+            let col = if field == "create_time" {
+                "created_ms"
+            } else {
+                "due_ms"
+            };
             Ok((col.into(), SqlValue::Int(t.timestamp_millis())))
         }
         "assignment" => Ok((
@@ -58,21 +68,31 @@ fn notification_column(field: &str, _op: Op, value: &str) -> std::result::Result
     }
 }
 
-fn delivery_column(field: &str, _op: Op, value: &str) -> std::result::Result<(String, SqlValue), Status> {
+fn delivery_column(
+    field: &str,
+    _op: Op,
+    value: &str,
+) -> std::result::Result<(String, SqlValue), Status> {
     let bad = |m: String| p06_kit::errors::invalid_argument("filter", m);
     match field {
         "state" => {
-            let s: crate::store::DeliveryState =
-                value.parse().map_err(|e: String| bad(format!("state: {e}")))?;
+            let s: crate::store::DeliveryState = value
+                .parse()
+                .map_err(|e: String| bad(format!("state: {e}")))?;
             Ok(("state".into(), SqlValue::Text(s.as_str().into())))
         }
         "channel" => {
-            let c: Channel = value.parse().map_err(|e: String| bad(format!("channel: {e}")))?;
+            let c: Channel = value
+                .parse()
+                .map_err(|e: String| bad(format!("channel: {e}")))?;
             Ok(("channel".into(), SqlValue::Text(c.as_str().into())))
         }
         other => Err(bad(format!("unknown field {other:?}; use state, channel"))),
     }
 }
+
+/// Maps a filter field to a column and the value to compare with.
+type ColumnFn = dyn Fn(&str, Op, &str) -> std::result::Result<(String, SqlValue), Status>;
 
 /// A newest-first page query over a unit scope.
 fn page_query(
@@ -82,7 +102,7 @@ fn page_query(
     filter_text: &str,
     page_size: i32,
     page_token: &str,
-    column: &dyn Fn(&str, Op, &str) -> std::result::Result<(String, SqlValue), Status>,
+    column: &ColumnFn,
 ) -> Result<(PageQuery, String)> {
     let unit = readable(caller, parent_unit("parent", parent)?)?;
     let condition = filter::parse(filter_text)
@@ -140,7 +160,9 @@ pub(super) async fn list<S: NotificationStore>(
         notifications: rows
             .into_iter()
             .map(|n| {
-                let mine: Vec<_> = deliveries.extract_if(.., |d| d.notification_id == n.id).collect();
+                let mine: Vec<_> = deliveries
+                    .extract_if(.., |d| d.notification_id == n.id)
+                    .collect();
                 convert::notification_to_pb(n, mine)
             })
             .collect(),
@@ -160,7 +182,7 @@ pub(super) async fn get<S: NotificationStore>(
         .notification(Some(unit), id)
         .await
         .map_err(|_| NotificationsError::NotFound(name.to_string()))?;
-    let deliveries = store.deliveries_of(&[n.id.clone()]).await?;
+    let deliveries = store.deliveries_of(std::slice::from_ref(&n.id)).await?;
     Ok(convert::notification_to_pb(n, deliveries))
 }
 
@@ -169,7 +191,10 @@ pub(super) async fn acknowledge<S: NotificationStore>(
     caller: &Caller,
     name: &str,
 ) -> Result<pb::Notification> {
-    caller.require(&[Role::Admin, Role::Coordinator, Role::Unit], "AcknowledgeNotification")?;
+    caller.require(
+        &[Role::Admin, Role::Coordinator, Role::Unit],
+        "AcknowledgeNotification",
+    )?;
     let (unit, id) = notification_name("name", name)?;
     check_unit(caller, unit)?;
     let m = api.mutation(caller, "AcknowledgeNotification", "")?;
@@ -181,7 +206,7 @@ pub(super) async fn acknowledge<S: NotificationStore>(
             crate::store::StoreError::NotFound(_) => NotificationsError::NotFound(name.to_string()),
             other => other.into(),
         })?;
-    let deliveries = store.deliveries_of(&[n.id.clone()]).await?;
+    let deliveries = store.deliveries_of(std::slice::from_ref(&n.id)).await?;
     Ok(convert::notification_to_pb(n, deliveries))
 }
 
@@ -192,11 +217,19 @@ pub(super) fn subscribe<S: NotificationStore>(
 ) -> Result<Stream<pb::Notification>> {
     let unit = match parent_unit("unit", &req.unit)? {
         Some(u) => u,
-        None => return Err(NotificationsError::invalid("unit", "subscribe to one unit, not \"units/-\"")),
+        None => {
+            return Err(NotificationsError::invalid(
+                "unit",
+                "subscribe to one unit, not \"units/-\"",
+            ));
+        }
     };
     check_unit(caller, &unit)?;
     if req.after_cursor < 0 {
-        return Err(NotificationsError::invalid("after_cursor", "must not be negative"));
+        return Err(NotificationsError::invalid(
+            "after_cursor",
+            "must not be negative",
+        ));
     }
     let engine = api.engine.clone();
     let shutdown = api.shutdown.clone();
@@ -205,18 +238,30 @@ pub(super) fn subscribe<S: NotificationStore>(
     tokio::spawn(async move {
         let mut produced = engine.produced.subscribe();
         loop {
-            let batch = match engine.store.notifications_after(&unit, cursor, STREAM_BATCH).await {
+            let batch = match engine
+                .store
+                .notifications_after(&unit, cursor, STREAM_BATCH)
+                .await
+            {
                 Ok(b) => b,
                 Err(error) => {
                     tracing::warn!(%error, "subscribe stream cannot read notifications");
-                    let _ = tx.send(Err(Status::unavailable("notifications storage failure; resume from your last cursor"))).await;
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "notifications storage failure; resume from your last cursor",
+                        )))
+                        .await;
                     return;
                 }
             };
             let full = batch.len() == STREAM_BATCH;
             for n in batch {
                 cursor = n.seq;
-                if tx.send(Ok(convert::notification_to_pb(n, Vec::new()))).await.is_err() {
+                if tx
+                    .send(Ok(convert::notification_to_pb(n, Vec::new())))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -285,10 +330,16 @@ pub(super) async fn redrive<S: NotificationStore>(
     caller: &Caller,
     name: &str,
 ) -> Result<pb::Delivery> {
-    caller.require(&[Role::Admin, Role::Coordinator, Role::Unit], "RedriveDelivery")?;
-    let (notification, channel) = name
-        .rsplit_once("/deliveries/")
-        .ok_or_else(|| NotificationsError::invalid("name", "must be \"units/{unit}/notifications/{id}/deliveries/{webhook|email}\""))?;
+    caller.require(
+        &[Role::Admin, Role::Coordinator, Role::Unit],
+        "RedriveDelivery",
+    )?;
+    let (notification, channel) = name.rsplit_once("/deliveries/").ok_or_else(|| {
+        NotificationsError::invalid(
+            "name",
+            "must be \"units/{unit}/notifications/{id}/deliveries/{webhook|email}\"",
+        )
+    })?;
     let (unit, id) = notification_name("name", notification)?;
     let channel: Channel = channel
         .parse()

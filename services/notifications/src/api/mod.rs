@@ -27,7 +27,12 @@ impl<S: NotificationStore> NotificationsApi<S> {
         Self { engine, shutdown }
     }
 
-    fn mutation(&self, caller: &Caller, method: &'static str, request_id: &str) -> Result<Mutation> {
+    fn mutation(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request_id: &str,
+    ) -> Result<Mutation> {
         Ok(Mutation {
             actor: caller.actor(),
             method,
@@ -93,7 +98,9 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         request: Request<pb::ListNotificationsRequest>,
     ) -> std::result::Result<Response<pb::ListNotificationsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(inbox::list(self, caller, request.get_ref()).await?))
+        Ok(Response::new(
+            inbox::list(self, caller, request.get_ref()).await?,
+        ))
     }
 
     async fn get_notification(
@@ -101,7 +108,9 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         request: Request<pb::GetNotificationRequest>,
     ) -> std::result::Result<Response<pb::Notification>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(inbox::get(self, caller, &request.get_ref().name).await?))
+        Ok(Response::new(
+            inbox::get(self, caller, &request.get_ref().name).await?,
+        ))
     }
 
     async fn acknowledge_notification(
@@ -121,7 +130,11 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         request: Request<pb::SubscribeRequest>,
     ) -> std::result::Result<Response<Self::SubscribeStream>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(inbox::subscribe(self, caller, request.get_ref())?))
+        Ok(Response::new(inbox::subscribe(
+            self,
+            caller,
+            request.get_ref(),
+        )?))
     }
 
     async fn list_deliveries(
@@ -169,7 +182,9 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         request: Request<pb::GetPolicyRequest>,
     ) -> std::result::Result<Response<pb::Policy>, Status> {
         Caller::of(&request)?;
-        Ok(Response::new(policies::get(self, &request.get_ref().name).await?))
+        Ok(Response::new(
+            policies::get(self, &request.get_ref().name).await?,
+        ))
     }
 
     async fn list_policies(
@@ -177,7 +192,9 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         request: Request<pb::ListPoliciesRequest>,
     ) -> std::result::Result<Response<pb::ListPoliciesResponse>, Status> {
         Caller::of(&request)?;
-        Ok(Response::new(policies::list(self, request.get_ref()).await?))
+        Ok(Response::new(
+            policies::list(self, request.get_ref()).await?,
+        ))
     }
 
     async fn update_policy(

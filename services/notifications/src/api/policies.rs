@@ -16,7 +16,10 @@ fn policy_id(name: &str) -> Result<&str> {
     name.strip_prefix("policies/")
         .filter(|id| is_resource_id(id))
         .ok_or_else(|| {
-            NotificationsError::invalid("name", format!("must be \"policies/{{id}}\", got {name:?}"))
+            NotificationsError::invalid(
+                "name",
+                format!("must be \"policies/{{id}}\", got {name:?}"),
+            )
         })
 }
 
@@ -81,7 +84,15 @@ pub(super) async fn create<S: NotificationStore>(
                 .ok_or_else(|| {
                     NotificationsError::invalid("policy.group", format!("unknown task group {g}"))
                 })?;
-            (None, Some(group.as_str_name().trim_start_matches("TASK_GROUP_").to_string()))
+            (
+                None,
+                Some(
+                    group
+                        .as_str_name()
+                        .trim_start_matches("TASK_GROUP_")
+                        .to_string(),
+                ),
+            )
         }
         (d, _) => {
             let id = d
@@ -167,7 +178,10 @@ pub(super) async fn update<S: NotificationStore>(
         .as_ref()
         .ok_or_else(|| NotificationsError::invalid("policy", "is required"))?;
     let id = policy_id(&p.name).map_err(|_| {
-        NotificationsError::invalid("policy.name", format!("must be \"policies/{{id}}\", got {:?}", p.name))
+        NotificationsError::invalid(
+            "policy.name",
+            format!("must be \"policies/{{id}}\", got {:?}", p.name),
+        )
     })?;
     let paths: Vec<&str> = req
         .update_mask
@@ -182,7 +196,9 @@ pub(super) async fn update<S: NotificationStore>(
             other => {
                 return Err(NotificationsError::invalid(
                     "update_mask",
-                    format!("cannot update {other:?}; updatable: rules, urgent (the scope is fixed)"),
+                    format!(
+                        "cannot update {other:?}; updatable: rules, urgent (the scope is fixed)"
+                    ),
                 ));
             }
         }

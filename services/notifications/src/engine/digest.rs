@@ -64,7 +64,10 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, Stri
         return Ok(false);
     }
     let now_ms = now.timestamp_millis();
-    let units = store.open_schedules_by_unit().await.map_err(|e| e.to_string())?;
+    let units = store
+        .open_schedules_by_unit()
+        .await
+        .map_err(|e| e.to_string())?;
     let mut produced = Vec::new();
     let count = units.len();
     for (unit, schedules) in units {
@@ -78,14 +81,26 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, Stri
             producer::announce(engine, &written);
         }
     }
-    let written = store.produce(produced, now_ms).await.map_err(|e| e.to_string())?;
+    let written = store
+        .produce(produced, now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
     producer::announce(engine, &written);
-    store.mark_digest_done(&month, now_ms).await.map_err(|e| e.to_string())?;
+    store
+        .mark_digest_done(&month, now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(%month, units = count, "monthly digests produced");
     Ok(false)
 }
 
-fn digest(unit: &str, schedules: &[Schedule], today: NaiveDate, month: &str, now_ms: i64) -> Notification {
+fn digest(
+    unit: &str,
+    schedules: &[Schedule],
+    today: NaiveDate,
+    month: &str,
+    now_ms: i64,
+) -> Notification {
     let items: Vec<DigestItem> = schedules
         .iter()
         .map(|s| DigestItem {

@@ -220,10 +220,19 @@ impl<S: NotificationStore> Dispatcher<S> {
     async fn send_webhook(&self, c: &Claimed) -> Outcome {
         let endpoints = match self.engine.remote.endpoints(&c.delivery.unit_id).await {
             Ok(e) => e,
-            Err(s) => return failed(format!("contacts of units/{}: {}", c.delivery.unit_id, s.message())),
+            Err(s) => {
+                return failed(format!(
+                    "contacts of units/{}: {}",
+                    c.delivery.unit_id,
+                    s.message()
+                ));
+            }
         };
         let Some(url) = endpoints.webhook_url else {
-            return failed(format!("units/{} has no webhook enabled", c.delivery.unit_id));
+            return failed(format!(
+                "units/{} has no webhook enabled",
+                c.delivery.unit_id
+            ));
         };
         let target = WebhookTarget {
             url,
@@ -243,10 +252,19 @@ impl<S: NotificationStore> Dispatcher<S> {
         };
         let endpoints = match self.engine.remote.endpoints(&c.delivery.unit_id).await {
             Ok(e) => e,
-            Err(s) => return failed(format!("contacts of units/{}: {}", c.delivery.unit_id, s.message())),
+            Err(s) => {
+                return failed(format!(
+                    "contacts of units/{}: {}",
+                    c.delivery.unit_id,
+                    s.message()
+                ));
+            }
         };
         if endpoints.emails.is_empty() {
-            return failed(format!("units/{} has no e-mail enabled", c.delivery.unit_id));
+            return failed(format!(
+                "units/{} has no e-mail enabled",
+                c.delivery.unit_id
+            ));
         }
         let n = &c.notification;
         let subject = crate::api::convert::email_subject(n);

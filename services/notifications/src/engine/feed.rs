@@ -40,11 +40,18 @@ pub async fn run<S: NotificationStore>(engine: Arc<Engine<S>>, shutdown: Shutdow
 /// Reads the feed from the stored cursor and applies it batch by batch;
 /// returns when another replica moved the cursor (to resume from it) or at
 /// shutdown.
-async fn follow<S: NotificationStore>(engine: &Engine<S>, shutdown: &Shutdown) -> Result<(), String> {
+async fn follow<S: NotificationStore>(
+    engine: &Engine<S>,
+    shutdown: &Shutdown,
+) -> Result<(), String> {
     if !engine.ready() {
         engine.refresh().await?;
     }
-    let mut cursor = engine.store.feed_cursor().await.map_err(|e| e.to_string())?;
+    let mut cursor = engine
+        .store
+        .feed_cursor()
+        .await
+        .map_err(|e| e.to_string())?;
     let mut stream = engine
         .remote
         .tasks()
@@ -81,10 +88,18 @@ async fn follow<S: NotificationStore>(engine: &Engine<S>, shutdown: &Shutdown) -
             .await
             .map_err(|e| e.to_string())?;
         if !applied {
-            tracing::debug!(cursor, "feed cursor moved by another replica; resuming from it");
+            tracing::debug!(
+                cursor,
+                "feed cursor moved by another replica; resuming from it"
+            );
             return Ok(());
         }
-        tracing::debug!(from = cursor, to = last, ops = ops.len(), "applied tasks feed");
+        tracing::debug!(
+            from = cursor,
+            to = last,
+            ops = ops.len(),
+            "applied tasks feed"
+        );
         cursor = last;
         engine.produce_kick.notify_one();
     }
@@ -148,7 +163,10 @@ fn next_schedule<S: NotificationStore>(
     let kind = ChangeKind::try_from(c.kind).unwrap_or(ChangeKind::Unspecified);
     if matches!(
         kind,
-        ChangeKind::Completed | ChangeKind::Cancelled | ChangeKind::Reassigned | ChangeKind::Unspecified
+        ChangeKind::Completed
+            | ChangeKind::Cancelled
+            | ChangeKind::Reassigned
+            | ChangeKind::Unspecified
     ) {
         return None;
     }
@@ -163,7 +181,10 @@ fn next_schedule<S: NotificationStore>(
         .time
         .as_ref()
         .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-        .map_or_else(|| engine.clock.today(), |t| t.with_timezone(&vietnam_offset()).date_naive());
+        .map_or_else(
+            || engine.clock.today(),
+            |t| t.with_timezone(&vietnam_offset()).date_naive(),
+        );
     let restart = match before {
         None => true,
         Some(b) => {
@@ -178,9 +199,16 @@ fn next_schedule<S: NotificationStore>(
     };
     let group = pb::TaskGroup::try_from(c.group)
         .ok()
-        .map(|g| g.as_str_name().trim_start_matches("TASK_GROUP_").to_string())
+        .map(|g| {
+            g.as_str_name()
+                .trim_start_matches("TASK_GROUP_")
+                .to_string()
+        })
         .unwrap_or_default();
-    let directive_id = c.directive.strip_prefix("directives/").unwrap_or(&c.directive);
+    let directive_id = c
+        .directive
+        .strip_prefix("directives/")
+        .unwrap_or(&c.directive);
     let mut s = Schedule {
         task_id: key.0.clone(),
         unit_id: key.1.clone(),

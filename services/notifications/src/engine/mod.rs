@@ -183,8 +183,13 @@ impl<S: NotificationStore> Engine<S> {
 
 /// Runs `pass` every tick or when `kick` fires, until shutdown; a pass
 /// that reports more work runs again at once.
-pub async fn run_loop<F, Fut>(name: &'static str, tick: Duration, kick: &Notify, shutdown: Shutdown, mut pass: F)
-where
+pub async fn run_loop<F, Fut>(
+    name: &'static str,
+    tick: Duration,
+    kick: &Notify,
+    shutdown: Shutdown,
+    mut pass: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, String>>,
 {

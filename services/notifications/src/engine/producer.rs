@@ -35,7 +35,12 @@ pub fn target_of(s: &Schedule) -> Option<Target> {
 }
 
 /// When the schedule's next step may go out (Unix ms), if it has one.
-pub fn next_due<S>(engine: &Engine<S>, cal: &Calendar, policy: &Policy, s: &Schedule) -> Option<i64> {
+pub fn next_due<S>(
+    engine: &Engine<S>,
+    cal: &Calendar,
+    policy: &Policy,
+    s: &Schedule,
+) -> Option<i64> {
     let target = target_of(s)?;
     let step = next_step(policy, cal, target, s.last)?;
     Some(
@@ -114,7 +119,9 @@ async fn evaluate<S: NotificationStore>(
     let Some(target) = target_of(&s) else {
         return out;
     };
-    let today = now.with_timezone(&p06_kit::clock::vietnam_offset()).date_naive();
+    let today = now
+        .with_timezone(&p06_kit::clock::vietnam_offset())
+        .date_naive();
     let due: Vec<Step> = due_steps(&policy, cal, target, s.last, today)
         .into_iter()
         .filter(|step| engine.office.send_time(cal, step.date, policy.urgent) <= now)
@@ -138,7 +145,10 @@ async fn evaluate<S: NotificationStore>(
             }
         }
     }
-    let moved = Schedule { last: out.last, ..s };
+    let moved = Schedule {
+        last: out.last,
+        ..s
+    };
     out.next_due_ms = next_due(engine, cal, &policy, &moved);
     out
 }
@@ -155,7 +165,12 @@ async fn build<S: NotificationStore>(
 ) -> Result<Option<(Notification, Vec<Channel>)>, String> {
     let remote = |e: tonic::Status| e.message().to_string();
     let recipient = if step.kind == Kind::Escalation {
-        match engine.remote.supervisor(&s.unit_id, today).await.map_err(remote)? {
+        match engine
+            .remote
+            .supervisor(&s.unit_id, today)
+            .await
+            .map_err(remote)?
+        {
             Some(unit) => unit,
             None => return Ok(None),
         }
@@ -169,7 +184,11 @@ async fn build<S: NotificationStore>(
         _ => (0, cal.working_days_between(step.deadline, today)),
     };
     let unit_name = if step.kind == Kind::Escalation {
-        engine.remote.display_name(&s.unit_id).await.map_err(remote)?
+        engine
+            .remote
+            .display_name(&s.unit_id)
+            .await
+            .map_err(remote)?
     } else {
         String::new()
     };
@@ -178,7 +197,11 @@ async fn build<S: NotificationStore>(
         directive_number: s.directive_number.clone(),
         task_title: s.title.clone(),
         deadline: Some(step.deadline),
-        working_days: if days_overdue > 0 { days_overdue } else { days_left },
+        working_days: if days_overdue > 0 {
+            days_overdue
+        } else {
+            days_left
+        },
         unit_name,
         period: s.period,
         digest: Vec::new(),
@@ -211,7 +234,10 @@ async fn build<S: NotificationStore>(
         text_vi: render(&content, Lang::Vi),
         text_en: render(&content, Lang::En),
         digest: Vec::new(),
-        due_ms: engine.office.send_time(cal, step.date, urgent).timestamp_millis(),
+        due_ms: engine
+            .office
+            .send_time(cal, step.date, urgent)
+            .timestamp_millis(),
         created_ms: 0,
         acked_ms: None,
     };

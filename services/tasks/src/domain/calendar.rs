@@ -2,8 +2,8 @@
 //! calendar type lives in [`p06_kit::calendar`]; this module parses the
 //! shipped data (`data/holidays_2024_2027.csv`).
 
-pub use p06_kit::calendar::{Calendar, CalendarDay, DayKind};
 use chrono::NaiveDate;
+pub use p06_kit::calendar::{Calendar, CalendarDay, DayKind};
 
 /// Parses the shipped CSV (`date,kind,name`; kind `day_off` or
 /// `working_day`).
@@ -41,6 +41,7 @@ pub const SHIPPED_CSV: &str = include_str!("../../data/holidays_2024_2027.csv");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Days;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

@@ -20,7 +20,9 @@ use crate::domain::{
     calendar::{CalendarDay, DayKind},
     extension::{Decision, Extension},
     indicator::{Indicator, Value},
-    model::{Assignment, AssigneeRole, Change, ChangeContext, ChangeKind, DeadlineRule, Directive, Task},
+    model::{
+        AssigneeRole, Assignment, Change, ChangeContext, ChangeKind, DeadlineRule, Directive, Task,
+    },
     summary::Counts,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
