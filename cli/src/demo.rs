@@ -7,8 +7,22 @@
 //! seven localities to issue their action plans by 2024-07-20. Which
 //! agencies and localities, the notice's own date and the progress shown
 //! are illustrative.
+//!
+//! So that reminders flow at once, a few illustrative tasks under Decision
+//! 06 fall due around the day the demo is first loaded, counted in working
+//! days on the national calendar: overdue by 5 and by 3 working days, due
+//! today, due in 2 and in 5 working days. In office hours (08:00–17:00 Hà
+//! Nội time on working days) the notifications service sends their
+//! OVERDUE, DUE_TODAY and DUE_SOON reminders, and an ESCALATION to the
+//! Working Group for the one 5 days late. Their request ids are fixed, so a
+//! later load keeps the dates of the first.
 
-use p06_kit::client::internal;
+use chrono::{Datelike, NaiveDate};
+use p06_kit::{
+    Clock as _,
+    calendar::{Calendar, CalendarDay, DayKind},
+    client::{InternalChannel, internal},
+};
 use p06_proto::{
     localities::v1::{ListUnitsRequest, localities_client::LocalitiesClient},
     tasks::v1::{self as pb, tasks_client::TasksClient},
@@ -29,13 +43,69 @@ const PLAN_UNITS: [&str; 11] = [
     "p38",
 ];
 
+/// Where a reminder task's deadline falls, in working days from the first
+/// working day on or after the day the demo is loaded.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// Overdue by this many working days.
+    Overdue(u32),
+    /// Due that day.
+    Today,
+    /// Due in this many working days.
+    In(u32),
+}
+
+/// The tasks whose reminders fall due around today: request id, title,
+/// group, deadline and the provinces leading them (units that continue
+/// unchanged through the 2025 merger, so valid on any date).
+const REMINDER_TASKS: [(&str, &str, pb::TaskGroup, Due, &[&str]); 5] = [
+    (
+        "demo-reminders-civil-status",
+        "Làm sạch dữ liệu hộ tịch, đồng bộ với Cơ sở dữ liệu quốc gia về dân cư",
+        pb::TaskGroup::Data,
+        Due::Overdue(5),
+        &["p40"],
+    ),
+    (
+        "demo-reminders-health-records",
+        "Báo cáo kết quả triển khai sổ sức khỏe điện tử",
+        pb::TaskGroup::PublicServices,
+        Due::Overdue(3),
+        &["p01", "p38"],
+    ),
+    (
+        "demo-reminders-portal",
+        "Kết nối Cổng dịch vụ công cấp tỉnh với Cơ sở dữ liệu quốc gia về dân cư",
+        pb::TaskGroup::Infrastructure,
+        Due::Today,
+        &["p01", "p22"],
+    ),
+    (
+        "demo-reminders-vneid",
+        "Hướng dẫn người dân kích hoạt tài khoản định danh điện tử mức độ 2",
+        pb::TaskGroup::PublicServices,
+        Due::In(2),
+        &["p01", "p42"],
+    ),
+    (
+        "demo-reminders-cashless",
+        "Triển khai chi trả an sinh xã hội không dùng tiền mặt",
+        pb::TaskGroup::PublicServices,
+        Due::In(5),
+        &["p38", "p22"],
+    ),
+];
+
 /// What the demo loaded.
 #[derive(Debug)]
 pub struct Loaded {
     /// Directives.
     pub directives: usize,
-    /// Assignments.
+    /// Assignments of the two directives' tasks.
     pub assignments: usize,
+    /// Assignments falling due around the first load's date, whose
+    /// reminders go out in office hours.
+    pub reminders: usize,
 }
 
 fn directive(
@@ -179,8 +249,93 @@ pub async fn load(
             ));
         }
     }
+    let reminders = reminder_tasks(&mut tasks, &decision.name).await?;
     Ok(Loaded {
         directives: 2,
         assignments: reports.assignments.len() + plan.assignments.len(),
+        reminders,
     })
+}
+
+/// The national working-day calendar around `today`, as the tasks service
+/// keeps it.
+async fn calendar(
+    tasks: &mut TasksClient<InternalChannel>,
+    today: NaiveDate,
+) -> anyhow::Result<Calendar> {
+    let mut days = Vec::new();
+    for year in today.year() - 1..=today.year() + 1 {
+        let c = tasks
+            .get_calendar(pb::GetCalendarRequest { year })
+            .await?
+            .into_inner();
+        let exceptions = c
+            .days_off
+            .into_iter()
+            .map(|d| (d, DayKind::DayOff))
+            .chain(c.working_days.into_iter().map(|d| (d, DayKind::WorkingDay)));
+        for (d, kind) in exceptions {
+            if let Ok(date) = d.date.parse() {
+                days.push(CalendarDay {
+                    date,
+                    kind,
+                    name: d.name,
+                });
+            }
+        }
+    }
+    Ok(Calendar::new(days))
+}
+
+/// The deadline `due` sets, counted from `first`, the first working day on
+/// or after today.
+fn deadline(cal: &Calendar, first: NaiveDate, due: Due) -> anyhow::Result<NaiveDate> {
+    match due {
+        Due::Overdue(n) => cal.sub_working_days(first, n),
+        Due::Today => Some(first),
+        Due::In(n) => cal.add_working_days(first, n),
+    }
+    .ok_or_else(|| anyhow::anyhow!("the calendar has no working day near {first}"))
+}
+
+/// Creates the tasks whose reminders fall due around today, under `parent`;
+/// returns how many assignments they have.
+async fn reminder_tasks(
+    tasks: &mut TasksClient<InternalChannel>,
+    parent: &str,
+) -> anyhow::Result<usize> {
+    let today = p06_kit::SystemClock.today();
+    let cal = calendar(tasks, today).await?;
+    let first = cal
+        .working_day_on_or_after(today)
+        .ok_or_else(|| anyhow::anyhow!("the calendar has no working day after {today}"))?;
+    let mut assignments = 0;
+    for (request_id, title, group, due, units) in REMINDER_TASKS {
+        let created = tasks
+            .create_task(pb::CreateTaskRequest {
+                parent: parent.to_string(),
+                task: Some(pb::Task {
+                    title: title.into(),
+                    group: group as i32,
+                    deadline: Some(pb::DeadlineRule {
+                        rule: Some(pb::deadline_rule::Rule::Date(
+                            deadline(&cal, first, due)?.to_string(),
+                        )),
+                    }),
+                    ..Default::default()
+                }),
+                assignees: units
+                    .iter()
+                    .map(|u| pb::Assignee {
+                        unit: format!("units/{u}"),
+                        role: pb::AssigneeRole::Lead as i32,
+                    })
+                    .collect(),
+                request_id: request_id.into(),
+            })
+            .await?
+            .into_inner();
+        assignments += created.assignments.len();
+    }
+    Ok(assignments)
 }

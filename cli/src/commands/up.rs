@@ -67,8 +67,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("demo data")?;
         println!(
-            "  demo: {} directives, {} assignments (p06 summary, p06 scoreboard, p06 assignments list)",
-            loaded.directives, loaded.assignments
+            "  demo: {} directives, {} assignments (p06 summary, p06 scoreboard, p06 assignments list); {} more falling due around today, reminded in office hours (p06 notifications tail --unit p01)",
+            loaded.directives, loaded.assignments, loaded.reminders
         );
     }
     let addr = stack.gateway_addr;
