@@ -147,7 +147,7 @@ impl Inbox {
         tokio::time::timeout(PROMPT, self.stream.message())
             .await
             .expect("a notification in time")
-            .expect("stream ok")
+            .unwrap_or_else(|s| panic!("stream failed: {s:?}"))
             .expect("stream open")
     }
 }

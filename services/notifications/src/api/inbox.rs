@@ -111,26 +111,33 @@ fn page_query(
         .transpose()?;
     let limit = page::size(page_size)?;
     let fingerprint = page::fingerprint(&[kind, parent, filter_text, &caller.actor()]);
-    let before_seq = match page::decode(&fingerprint, page_token, 1)? {
-        Some(k) => Some(k[0].parse::<i64>().map_err(|_| {
-            NotificationsError::invalid("page_token", "not a token from this list")
-        })?),
-        None => None,
+    let (before_seq, before_tiebreak) = match page::decode(&fingerprint, page_token, 2)? {
+        Some(k) => (
+            Some(k[0].parse::<i64>().map_err(|_| {
+                NotificationsError::invalid("page_token", "not a token from this list")
+            })?),
+            Some(k[1].clone()),
+        ),
+        None => (None, None),
     };
     Ok((
         PageQuery {
             unit_id: unit,
             condition,
             before_seq,
+            before_tiebreak,
             limit: limit + 1,
         },
         fingerprint,
     ))
 }
 
-fn next_token(fingerprint: &str, more: bool, last_seq: Option<i64>) -> String {
-    match last_seq {
-        Some(seq) if more => page::encode(fingerprint, vec![seq.to_string()]),
+/// The token of the page after the row at (`seq`, `tiebreak`).
+fn next_token(fingerprint: &str, more: bool, last: Option<(i64, &str)>) -> String {
+    match last {
+        Some((seq, tiebreak)) if more => {
+            page::encode(fingerprint, vec![seq.to_string(), tiebreak.to_string()])
+        }
         _ => String::new(),
     }
 }
@@ -155,7 +162,7 @@ pub(super) async fn list<S: NotificationStore>(
     rows.truncate(q.limit - 1);
     let ids: Vec<String> = rows.iter().map(|n| n.id.clone()).collect();
     let mut deliveries = store.deliveries_of(&ids).await?;
-    let next_page_token = next_token(&fingerprint, more, rows.last().map(|n| n.seq));
+    let next_page_token = next_token(&fingerprint, more, rows.last().map(|n| (n.seq, "")));
     Ok(pb::ListNotificationsResponse {
         notifications: rows
             .into_iter()
@@ -296,7 +303,11 @@ pub(super) async fn deliveries<S: NotificationStore>(
     let mut rows = api.engine.store.list_deliveries(&q).await?;
     let more = rows.len() >= q.limit;
     rows.truncate(q.limit - 1);
-    let next_page_token = next_token(&fingerprint, more, rows.last().map(|d| d.seq));
+    let next_page_token = next_token(
+        &fingerprint,
+        more,
+        rows.last().map(|d| (d.seq, d.channel.as_str())),
+    );
     Ok(pb::ListDeliveriesResponse {
         deliveries: rows.into_iter().map(convert::delivery_to_pb).collect(),
         next_page_token,

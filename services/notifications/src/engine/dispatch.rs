@@ -109,7 +109,7 @@ impl<S: NotificationStore> Dispatcher<S> {
         if free == 0 {
             return Ok(false);
         }
-        let limit = free.min(self.engine.config.batch_size.max(1));
+        let limit = free.min(self.engine.config.batch_size.clamp(1, 5000));
         let now_ms = self.engine.now().timestamp_millis();
         let lease = i64::try_from(self.engine.config.webhook_timeout_ms).unwrap_or(0) + 30_000;
         let claimed = self

@@ -61,7 +61,9 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, Stri
     let now_ms = now.timestamp_millis();
     let cal = engine.calendar();
     let open = engine.office.is_open(&cal, now);
-    let batch = engine.config.batch_size.max(1);
+    // One commit locks its batch in one statement: keep it well inside
+    // both backends' bind-parameter limits.
+    let batch = engine.config.batch_size.clamp(1, 5000);
     let claimed = engine
         .store
         .claim_schedules(now_ms, open, now_ms + LEASE_MS, batch)

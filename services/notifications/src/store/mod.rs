@@ -321,6 +321,9 @@ pub struct PageQuery {
     pub condition: Option<SqlCondition>,
     /// Start after this stream position (lists go newest first).
     pub before_seq: Option<i64>,
+    /// With `before_seq`, for rows sharing a position (a notification's
+    /// deliveries): start after this channel name.
+    pub before_tiebreak: Option<String>,
     /// Rows to return.
     pub limit: usize,
 }

@@ -533,7 +533,7 @@ impl NotificationStore for SqlStore {
     }
 
     async fn list_notifications(&self, page: &PageQuery) -> StoreResult<Vec<Notification>> {
-        let (sql, binds) = page_sql(page);
+        let (sql, binds) = page_sql(page, None);
         let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE {sql}");
         let rows: Vec<NotificationRow> = on_pool!(&self.pool, |pool, _Db| {
             bind_values!(sqlx::query_as(AssertSqlSafe(sql)), &binds)
@@ -710,7 +710,10 @@ pub(super) use audit;
 
 /// The WHERE clause of a newest-first page and its values: the user's
 /// condition (binds from `$1`), then unit, position and limit.
-pub(super) fn page_sql(page: &PageQuery) -> (String, Vec<p06_kit::filter::SqlValue>) {
+pub(super) fn page_sql(
+    page: &PageQuery,
+    tiebreak: Option<&str>,
+) -> (String, Vec<p06_kit::filter::SqlValue>) {
     use p06_kit::filter::SqlValue;
     let mut binds: Vec<SqlValue> = Vec::new();
     let mut parts = Vec::new();
@@ -722,16 +725,28 @@ pub(super) fn page_sql(page: &PageQuery) -> (String, Vec<p06_kit::filter::SqlVal
         binds.push(SqlValue::Text(unit.clone()));
         parts.push(format!("unit_id = ${}", binds.len()));
     }
-    if let Some(seq) = page.before_seq {
-        binds.push(SqlValue::Int(seq));
-        parts.push(format!("seq < ${}", binds.len()));
+    match (page.before_seq, tiebreak) {
+        (Some(seq), Some(column)) => {
+            binds.push(SqlValue::Int(seq));
+            binds.push(SqlValue::Text(
+                page.before_tiebreak.clone().unwrap_or_default(),
+            ));
+            let (a, b) = (binds.len() - 1, binds.len());
+            parts.push(format!("(seq < ${a} OR (seq = ${a} AND {column} < ${b}))"));
+        }
+        (Some(seq), None) => {
+            binds.push(SqlValue::Int(seq));
+            parts.push(format!("seq < ${}", binds.len()));
+        }
+        (None, _) => {}
     }
     if parts.is_empty() {
         parts.push("1 = 1".into());
     }
     binds.push(SqlValue::Int(i64::try_from(page.limit).unwrap_or(i64::MAX)));
+    let order = tiebreak.map_or(String::new(), |c| format!(", {c} DESC"));
     let sql = format!(
-        "{} ORDER BY seq DESC LIMIT ${}",
+        "{} ORDER BY seq DESC{order} LIMIT ${}",
         parts.join(" AND "),
         binds.len()
     );

@@ -287,7 +287,7 @@ impl SqlStore {
         &self,
         page: &PageQuery,
     ) -> StoreResult<Vec<Delivery>> {
-        let (sql, binds) = page_sql(page);
+        let (sql, binds) = page_sql(page, Some("channel"));
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {sql}");
         let rows: Vec<DeliveryRow> = on_pool!(&self.pool, |pool, _Db| bind_values!(
             sqlx::query_as(AssertSqlSafe(sql)),

@@ -185,16 +185,28 @@ impl SqlStore {
         let current = self.policy_impl(id).await?;
         check_version(&current, expected)?;
         let resource = format!("policies/{id}");
-        on_pool!(&self.pool, |pool, _Db| {
+        let deleted = on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM policies WHERE id = $1 AND version = $2")
+            let deleted = sqlx::query("DELETE FROM policies WHERE id = $1 AND version = $2")
                 .bind(id.to_string())
                 .bind(current.version)
                 .execute(&mut *tx)
-                .await?;
-            audit!(tx, m, "DeletePolicy", resource);
+                .await?
+                .rows_affected();
+            if deleted > 0 {
+                audit!(tx, m, "DeletePolicy", resource);
+            }
             tx.commit().await?;
+            deleted
         });
+        if deleted == 0 {
+            // Changed (or deleted) since it was read.
+            let now = self.policy_impl(id).await?;
+            return Err(StoreError::EtagMismatch(
+                resource,
+                format!("\"{}\"", now.version),
+            ));
+        }
         Ok(current)
     }
 }
