@@ -70,16 +70,7 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         assert!(!n.text_en.is_empty());
     }
     // The first DUE_SOON reads the way the monthly reviews write.
-    let first = client
-        .list_notifications(pb::ListNotificationsRequest {
-            parent: "units/p01".into(),
-            filter: "kind = DUE_SOON".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .notifications;
+    let first = list(&mut client, "units/p01", "kind = DUE_SOON").await;
     assert_eq!(first.len(), 2);
     assert!(
         first[1].text_vi.starts_with("Nhắc hạn"),
@@ -123,16 +114,12 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
         (kind(&n), n.assignment.as_str()),
         (Kind::Overdue, sentinel[0].as_str())
     );
-    let after = client
-        .list_notifications(pb::ListNotificationsRequest {
-            parent: "units/p01".into(),
-            filter: format!("assignment = \"{}\"", a[0]),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .notifications;
+    let after = list(
+        &mut client,
+        "units/p01",
+        &format!("assignment = \"{}\"", a[0]),
+    )
+    .await;
     assert_eq!(
         after.len(),
         5,
@@ -172,16 +159,7 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
         .unwrap()
         .into_inner();
     assert!(acked.acknowledge_time.is_some());
-    let unread = client
-        .list_notifications(pb::ListNotificationsRequest {
-            parent: "units/p79".into(),
-            filter: "unread = true".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .notifications;
+    let unread = list(&mut client, "units/p79", "unread = true").await;
     assert!(unread.iter().all(|u| u.name != n.name));
 
     // The extension: requested by the unit, approved by the coordinator.
@@ -214,16 +192,7 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
     assert_eq!(kind(&n), Kind::DueSoon);
     assert_eq!(n.deadline, "2024-08-30");
     assert_eq!(n.working_days_left, 5);
-    let overdue = client
-        .list_notifications(pb::ListNotificationsRequest {
-            parent: "units/p79".into(),
-            filter: "kind = OVERDUE".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .notifications;
+    let overdue = list(&mut client, "units/p79", "kind = OVERDUE").await;
     assert_eq!(
         overdue.len(),
         1,

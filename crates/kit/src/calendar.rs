@@ -70,11 +70,22 @@ impl Calendar {
     /// The `n`th working day after `from` (`from` itself is not counted);
     /// `from` when `n` is 0. `None` past the counting horizon.
     pub fn add_working_days(&self, from: NaiveDate, n: u32) -> Option<NaiveDate> {
+        self.count_working_days(from, n, |d| d.checked_add_days(Days::new(1)))
+    }
+
+    /// Steps from `from` one day at a time with `next` until `n` working
+    /// days have passed; `None` past the counting horizon.
+    fn count_working_days(
+        &self,
+        from: NaiveDate,
+        n: u32,
+        next: impl Fn(NaiveDate) -> Option<NaiveDate>,
+    ) -> Option<NaiveDate> {
         let mut date = from;
         let mut left = n;
         let mut steps = 0;
         while left > 0 {
-            date = date.checked_add_days(Days::new(1))?;
+            date = next(date)?;
             steps += 1;
             if steps > MAX_SPAN_DAYS + u64::from(n) * 7 {
                 return None;
@@ -99,20 +110,7 @@ impl Calendar {
     /// The `n`th working day before `from` (`from` itself is not counted);
     /// `from` when `n` is 0. `None` past the counting horizon.
     pub fn sub_working_days(&self, from: NaiveDate, n: u32) -> Option<NaiveDate> {
-        let mut date = from;
-        let mut left = n;
-        let mut steps = 0;
-        while left > 0 {
-            date = date.checked_sub_days(Days::new(1))?;
-            steps += 1;
-            if steps > MAX_SPAN_DAYS + u64::from(n) * 7 {
-                return None;
-            }
-            if self.is_working_day(date) {
-                left -= 1;
-            }
-        }
-        Some(date)
+        self.count_working_days(from, n, |d| d.checked_sub_days(Days::new(1)))
     }
 
     /// The first working day on or after `date`.

@@ -202,3 +202,18 @@ pub fn field(status: &tonic::Status) -> String {
         .map(|v| v.0)
         .unwrap_or_default()
 }
+
+/// The first page of a unit's notifications matching `filter`.
+pub async fn list(client: &mut Notifications, parent: &str, filter: &str) -> Vec<pb::Notification> {
+    client
+        .list_notifications(pb::ListNotificationsRequest {
+            parent: parent.into(),
+            filter: filter.into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications
+}

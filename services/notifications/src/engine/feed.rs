@@ -129,7 +129,7 @@ async fn ops_for<S: NotificationStore>(
         };
         let before = current.get(&key).cloned().flatten();
         let after = next_schedule(engine, change, &key, before.as_ref());
-        if !current.contains_key(&key) || !order.contains(&key) {
+        if !order.contains(&key) {
             order.push(key.clone());
         }
         current.insert(key, after);
