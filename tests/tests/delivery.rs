@@ -449,3 +449,62 @@ async fn two_replicas_on_postgres_deliver_each_reminder_once() {
     assert_eq!(receiver.served(), 24, "no delivery sent twice");
     assert!(seen.values().all(|n| *n == 1));
 }
+
+/// Changes made while the notifications service is down are applied from
+/// its stored feed cursor when it comes back: a completion made meanwhile
+/// stops that ladder, a task created meanwhile gets its reminders.
+#[tokio::test]
+async fn changes_made_while_notifications_is_down_are_not_lost() {
+    let clock = clock_at(2025, 3, 3);
+    let addr = free_addr();
+    let mut setup = Setup::new(Arc::new(clock.clone()));
+    setup.external_notifications = Some(addr);
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
+    let config = replica_config(&stack, |_| {});
+    let first = Replica::start(config.clone(), addr, Arc::new(clock.clone()));
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let d = directive(&mut tasks, "35/TB-VPCP", "2025-03-03").await;
+    let a = assign(&mut tasks, &d, "Trước khi dừng", "2025-03-05", &["p01"]).await;
+    let key = unit_key(&stack, "p01").await;
+    let mut client = stack.notifications(&key).await;
+    let seen = Inbox::open(&mut client, "p01", 0).await.reminder().await;
+    assert_eq!(
+        (kind(&seen), seen.assignment.as_str()),
+        (pb::NotificationKind::DueSoon, a[0].as_str())
+    );
+    first.kill();
+
+    tasks
+        .complete_assignment(p06_proto::tasks::v1::CompleteAssignmentRequest {
+            name: a[0].clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let b = assign(&mut tasks, &d, "Trong khi dừng", "2025-03-03", &["p01"]).await;
+    let _second = Replica::start(config, addr, Arc::new(clock.clone()));
+    let mut client = stack.notifications(&key).await;
+    let mut inbox = Inbox::open(&mut client, "p01", seen.cursor).await;
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (pb::NotificationKind::DueToday, b[0].as_str())
+    );
+    // On 05/03 the completed task would have been due today; only the new
+    // one's OVERDUE comes.
+    clock.set(at(2025, 3, 5, 9, 0));
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (pb::NotificationKind::Overdue, b[0].as_str())
+    );
+    let for_a = list(
+        &mut client,
+        "units/p01",
+        &format!("assignment = \"{}\"", a[0]),
+    )
+    .await;
+    assert_eq!(for_a.len(), 1);
+}
