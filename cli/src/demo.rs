@@ -10,14 +10,18 @@
 //!
 //! So that reminders flow at once, a few illustrative tasks under Decision
 //! 06 fall due around the day the demo is first loaded, counted in working
-//! days on the national calendar: overdue by 5 and by 3 working days, due
-//! today, due in 2 and in 5 working days. In office hours (08:00–17:00 Hà
-//! Nội time on working days) the notifications service sends their
-//! OVERDUE, DUE_TODAY and DUE_SOON reminders, and an ESCALATION to the
-//! Working Group for the one 5 days late. Their request ids are fixed, so a
-//! later load keeps the dates of the first.
+//! days on the national calendar from that day (from the next working day
+//! when it is a day off or after office hours): overdue by 5 and by 2
+//! working days, due that day, due in 2 and in 5 working days. A schedule
+//! starts on the day its assignment is created, so under the default
+//! ladder each of them owes a reminder that very day: in office hours
+//! (08:00–17:00 Hà Nội time on working days) the notifications service
+//! sends OVERDUE, DUE_TODAY and DUE_SOON reminders (Hà Nội, units/p01, gets
+//! one of each) and an ESCALATION to the Working Group (units/wg06) for the
+//! one 5 days late; OVERDUE repeats every 2 working days after. Their
+//! request ids are fixed, so a later load keeps the dates of the first.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Timelike as _};
 use p06_kit::{
     Clock as _,
     calendar::{Calendar, CalendarDay, DayKind},
@@ -70,7 +74,7 @@ const REMINDER_TASKS: [(&str, &str, pb::TaskGroup, Due, &[&str]); 5] = [
         "demo-reminders-health-records",
         "Báo cáo kết quả triển khai sổ sức khỏe điện tử",
         pb::TaskGroup::PublicServices,
-        Due::Overdue(3),
+        Due::Overdue(2),
         &["p01", "p38"],
     ),
     (
@@ -95,6 +99,9 @@ const REMINDER_TASKS: [(&str, &str, pb::TaskGroup, Due, &[&str]); 5] = [
         &["p38", "p22"],
     ),
 ];
+
+/// The hour office hours end (Hà Nội time, the notifications default).
+const OFFICE_END_HOUR: u32 = 17;
 
 /// What the demo loaded.
 #[derive(Debug)]
@@ -304,7 +311,15 @@ async fn reminder_tasks(
     tasks: &mut TasksClient<InternalChannel>,
     parent: &str,
 ) -> anyhow::Result<usize> {
-    let today = p06_kit::SystemClock.today();
+    let now = p06_kit::SystemClock
+        .now()
+        .with_timezone(&p06_kit::clock::vietnam_offset());
+    // After office hours today's reminders could only go out tomorrow.
+    let today = if now.hour() >= OFFICE_END_HOUR {
+        now.date_naive() + chrono::Days::new(1)
+    } else {
+        now.date_naive()
+    };
     let cal = calendar(tasks, today).await?;
     let first = cal
         .working_day_on_or_after(today)

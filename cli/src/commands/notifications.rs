@@ -66,6 +66,7 @@ pub enum NotificationsCommand {
         /// Start after this cursor (0 = from the first notification).
         #[arg(long, default_value_t = 0)]
         after: i64,
+        /// Output format.
         #[command(flatten)]
         format: Format,
     },
@@ -81,8 +82,10 @@ pub enum NotificationsCommand {
         /// Only notifications not yet acknowledged.
         #[arg(long)]
         unread: bool,
+        /// Paging.
         #[command(flatten)]
         page: Paging,
+        /// Output format.
         #[command(flatten)]
         format: Format,
     },
@@ -90,6 +93,7 @@ pub enum NotificationsCommand {
     Get {
         /// units/{unit}/notifications/{id}.
         name: String,
+        /// Output format.
         #[command(flatten)]
         format: Format,
     },
@@ -97,6 +101,7 @@ pub enum NotificationsCommand {
     Ack {
         /// units/{unit}/notifications/{id}.
         name: String,
+        /// Output format.
         #[command(flatten)]
         format: Format,
     },
@@ -112,6 +117,7 @@ pub enum NotificationsCommand {
         /// channel (WEBHOOK, EMAIL).
         #[arg(long)]
         filter: Option<String>,
+        /// Paging.
         #[command(flatten)]
         page: Paging,
         /// One JSON object per line instead of text.
@@ -136,6 +142,7 @@ pub enum NotificationsCommand {
     },
     /// Reminder policies per directive or task group.
     Policies {
+        /// What to do with policies.
         #[command(subcommand)]
         command: PoliciesCommand,
     },
@@ -148,8 +155,8 @@ pub struct Paging {
     #[arg(long, default_value_t = 50)]
     pub page_size: i32,
     /// Continue from a `next page` token printed by an earlier run.
-    #[arg(long, default_value = "")]
-    pub page_token: String,
+    #[arg(long)]
+    pub page_token: Option<String>,
     /// Follow every page to the end.
     #[arg(long)]
     pub all: bool,
@@ -197,11 +204,11 @@ pub enum PoliciesCommand {
         #[arg(long)]
         urgent: bool,
         /// The policy id (`policies/{id}`); generated when omitted.
-        #[arg(long, default_value = "")]
-        id: String,
+        #[arg(long)]
+        id: Option<String>,
         /// Idempotency key: repeating the command with it creates nothing twice.
-        #[arg(long, default_value = "")]
-        request_id: String,
+        #[arg(long)]
+        request_id: Option<String>,
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
@@ -211,8 +218,8 @@ pub enum PoliciesCommand {
         /// policies/{id} or {id}.
         name: String,
         /// Only if the policy still has this etag.
-        #[arg(long, default_value = "")]
-        etag: String,
+        #[arg(long)]
+        etag: Option<String>,
     },
 }
 
@@ -259,7 +266,14 @@ pub async fn run(args: &ClientArgs, command: NotificationsCommand) -> anyhow::Re
             if dead_letter {
                 terms.push("state = DEAD_LETTER".into());
             }
-            deliveries(&mut client, &unit_name(&unit), terms.join(" AND "), page, json).await
+            deliveries(
+                &mut client,
+                &unit_name(&unit),
+                terms.join(" AND "),
+                page,
+                json,
+            )
+            .await
         }
         NotificationsCommand::Attempts { name, json } => attempts(&mut client, name, json).await,
         NotificationsCommand::Redrive { name, json } => {
@@ -460,7 +474,7 @@ async fn list(
     let mut request = pb::ListNotificationsRequest {
         parent: parent.to_string(),
         page_size: page.page_size,
-        page_token: page.page_token,
+        page_token: page.page_token.unwrap_or_default(),
         filter,
     };
     loop {
@@ -489,7 +503,7 @@ async fn deliveries(
     let mut request = pb::ListDeliveriesRequest {
         parent: parent.to_string(),
         page_size: page.page_size,
-        page_token: page.page_token,
+        page_token: page.page_token.unwrap_or_default(),
         filter,
     };
     loop {
@@ -582,8 +596,8 @@ async fn policies(client: &mut Client, command: PoliciesCommand) -> anyhow::Resu
             };
             let request = pb::CreatePolicyRequest {
                 policy: Some(policy),
-                policy_id: id,
-                request_id,
+                policy_id: id.unwrap_or_default(),
+                request_id: request_id.unwrap_or_default(),
             };
             let p = client.create_policy(request).await.map_err(describe)?;
             emit(&policy_output(&p.into_inner(), json))
@@ -592,7 +606,7 @@ async fn policies(client: &mut Client, command: PoliciesCommand) -> anyhow::Resu
             let name = policy_name(&name);
             let request = pb::DeletePolicyRequest {
                 name: name.clone(),
-                etag,
+                etag: etag.unwrap_or_default(),
             };
             client.delete_policy(request).await.map_err(describe)?;
             emit(&format!("deleted {name}"))
@@ -644,11 +658,9 @@ pub fn parse_rule(text: &str) -> Result<pb::ReminderRule, String> {
     let working_days = match (days_text, kind) {
         (None, pb::NotificationKind::DueToday) => 0,
         (None, _) => {
-            return Err(bad(format!(
-                "missing working days; write {kind_text}:N"
-            )));
+            return Err(bad(format!("missing working days; write {kind_text}:N")));
         }
-        (Some(d), _) => working_days(d).map_err(|why| bad(format!("working days {why}")))?,
+        (Some(d), _) => day_count(d).map_err(|why| bad(format!("working days {why}")))?,
     };
     if kind == pb::NotificationKind::DueToday && working_days != 0 {
         return Err(bad("due-today takes no working days (or :0)".into()));
@@ -658,7 +670,7 @@ pub fn parse_rule(text: &str) -> Result<pb::ReminderRule, String> {
         Some(_) if kind != pb::NotificationKind::Overdue => {
             return Err(bad("only overdue repeats (overdue:N/EVERY)".into()));
         }
-        Some(e) => working_days(e).map_err(|why| bad(format!("repeat interval {why}")))?,
+        Some(e) => day_count(e).map_err(|why| bad(format!("repeat interval {why}")))?,
     };
     Ok(pb::ReminderRule {
         kind: kind as i32,
@@ -680,7 +692,7 @@ fn rule_kind(text: &str) -> Option<pb::NotificationKind> {
     })
 }
 
-fn working_days(text: &str) -> Result<i32, String> {
+fn day_count(text: &str) -> Result<i32, String> {
     text.parse::<u16>()
         .ok()
         .map(i32::from)
@@ -938,8 +950,14 @@ mod tests {
             parse_rule("DUE_SOON:5").unwrap().kind,
             pb::NotificationKind::DueSoon as i32
         );
-        assert_eq!(rule_text(&parse_rule("escalation:5").unwrap()), "escalation:5");
-        assert_eq!(rule_text(&parse_rule("overdue:2/2").unwrap()), "overdue:2/2");
+        assert_eq!(
+            rule_text(&parse_rule("escalation:5").unwrap()),
+            "escalation:5"
+        );
+        assert_eq!(
+            rule_text(&parse_rule("overdue:2/2").unwrap()),
+            "overdue:2/2"
+        );
         for (bad, says) in [
             ("soon:5", "unknown kind \"soon\""),
             ("due-soon:x", "\"x\" is not a whole number"),
