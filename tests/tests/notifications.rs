@@ -8,6 +8,7 @@
 
 mod support;
 
+use p06_kit::clock::ManualClock;
 use p06_proto::{notifications::v1 as pb, tasks::v1 as tpb};
 use p06_tests::TestStack;
 use std::sync::Arc;
@@ -603,4 +604,56 @@ async fn monthly_digest_and_period_report_reminders() {
             }
         }
     }
+}
+
+/// Outside office hours only an urgent policy's reminders go out; the
+/// others wait for 08:00 on the next working day.
+#[tokio::test]
+async fn office_hours_hold_reminders_unless_the_policy_is_urgent() {
+    // Monday 03/03/2025, 19:00 in Hà Nội: offices are closed.
+    let clock = ManualClock::new(at(2025, 3, 3, 19, 0));
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let normal = directive(&mut tasks, "40/TB-VPCP", "2025-03-03").await;
+    let urgent = directive(&mut tasks, "41/TB-VPCP", "2025-03-03").await;
+    let coordinator = stack
+        .key_for(
+            "units/m-government-office",
+            p06_proto::gateway::v1::Role::Coordinator,
+        )
+        .await;
+    stack
+        .notifications(&coordinator)
+        .await
+        .create_policy(pb::CreatePolicyRequest {
+            policy: Some(pb::Policy {
+                directive: urgent.clone(),
+                rules: vec![pb::ReminderRule {
+                    kind: Kind::DueToday as i32,
+                    working_days: 0,
+                    repeat_every_working_days: 0,
+                }],
+                urgent: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let held = assign(&mut tasks, &normal, "Thường", "2025-03-03", &["p01"]).await;
+    let now = assign(&mut tasks, &urgent, "Khẩn", "2025-03-03", &["p01"]).await;
+    let key = unit_key(&stack, "p01").await;
+    let mut client = stack.notifications(&key).await;
+    let mut inbox = Inbox::open(&mut client, "p01", 0).await;
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueToday, now[0].as_str())
+    );
+    clock.set(at(2025, 3, 4, 8, 0));
+    let n = inbox.reminder().await;
+    assert_eq!(
+        n.assignment, held[0],
+        "the held reminder goes out when offices open"
+    );
 }

@@ -116,6 +116,7 @@ async fn evaluate<S: NotificationStore>(
         generation: s.generation,
         last: s.last,
         next_due_ms: None,
+        urgent: policy.urgent,
         notifications: Vec::new(),
     };
     let Some(target) = target_of(&s) else {

@@ -159,6 +159,7 @@ fn evaluated(
         generation: s.generation,
         last,
         next_due_ms,
+        urgent: s.urgent,
         notifications,
     }
 }

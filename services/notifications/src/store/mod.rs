@@ -263,6 +263,8 @@ pub struct Evaluated {
     pub last: Option<StepKey>,
     /// Next send time.
     pub next_due_ms: Option<i64>,
+    /// Whether its policy now sends outside office hours.
+    pub urgent: bool,
     /// Notifications to produce, each with its push channels.
     pub notifications: Vec<(Notification, Vec<Channel>)>,
 }

@@ -418,14 +418,15 @@ impl NotificationStore for SqlStore {
             for chunk in live.chunks(500) {
                 let mut qb = QueryBuilder::<Db>::new(
                     "UPDATE schedules SET last_date = v.column3, last_rank = v.column4, \
-                     next_due_ms = v.column5, lease_until = 0 FROM (",
+                     next_due_ms = v.column5, urgent = v.column6, lease_until = 0 FROM (",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.task_id.clone())
                         .push_bind(e.unit_id.clone())
                         .push_bind(e.last.map(|k| k.date.to_string()))
                         .push_bind(e.last.map(|k| i32::from(k.rank)))
-                        .push_bind(e.next_due_ms);
+                        .push_bind(e.next_due_ms)
+                        .push_bind(e.urgent);
                 });
                 qb.push(
                     ") AS v WHERE schedules.task_id = v.column1 AND schedules.unit_id = v.column2",
