@@ -56,11 +56,11 @@ impl<V: Clone> TtlCache<V> {
         entries.insert(key.to_string(), (Instant::now(), value));
     }
 
-    fn clear(&self) {
+    fn forget(&self, key: &str) {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .remove(key);
     }
 }
 
@@ -94,10 +94,10 @@ impl Remote {
         }
     }
 
-    /// Forgets cached contacts (after a delivery failure, so a fixed
-    /// endpoint is picked up at once).
-    pub fn forget_contacts(&self) {
-        self.endpoints.clear();
+    /// Forgets a unit's cached contacts (after a delivery failure, so a
+    /// fixed endpoint is picked up at once).
+    pub fn forget_contacts(&self, unit_id: &str) {
+        self.endpoints.forget(unit_id);
     }
 
     /// A unit's push endpoints (`unit_id` without "units/").

@@ -181,7 +181,7 @@ impl<S: NotificationStore> Dispatcher<S> {
             Channel::Email => self.send_email(&c).await,
         };
         if !outcome.success {
-            self.engine.remote.forget_contacts();
+            self.engine.remote.forget_contacts(&d.unit_id);
             tracing::debug!(id = %d.notification_id, channel = d.channel.as_str(), attempt = number, error = %outcome.error, "delivery attempt failed");
         }
         let at_ms = self.engine.now().timestamp_millis();
