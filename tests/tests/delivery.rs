@@ -508,3 +508,43 @@ async fn changes_made_while_notifications_is_down_are_not_lost() {
     .await;
     assert_eq!(for_a.len(), 1);
 }
+
+/// With a host allow-list, a webhook to any other host is never sent: the
+/// attempt fails without a request and the delivery ends in dead letter,
+/// the reason in its last error.
+#[tokio::test]
+async fn webhooks_go_only_to_allowed_hosts() {
+    let clock = clock_at(2025, 3, 3);
+    let mut setup = Setup::new(Arc::new(clock.clone()));
+    setup.notifications.max_attempts = 1;
+    setup.notifications.webhook_allowed_hosts = vec!["*.gov.vn".into()];
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
+    let receiver = WebhookReceiver::start(Behaviour::Succeed).await;
+    set_contacts(&stack, "p01", Some((&receiver.url(), vec![secret(1)])), &[]).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let d = directive(&mut tasks, "36/TB-VPCP", "2025-03-03").await;
+    assign(&mut tasks, &d, "Việc", "2025-03-03", &["p01"]).await;
+    let key = unit_key(&stack, "p01").await;
+    let mut client = stack.notifications(&key).await;
+    eventually("a dead letter", || {
+        let mut c = client.clone();
+        async move {
+            deliveries(&mut c, "units/p01", "state = DEAD_LETTER")
+                .await
+                .len()
+                == 1
+        }
+    })
+    .await;
+    let dl = deliveries(&mut client, "units/p01", "state = DEAD_LETTER")
+        .await
+        .remove(0);
+    assert!(dl.last_error.contains("allow-list"), "{}", dl.last_error);
+    assert_eq!(
+        receiver.served(),
+        0,
+        "nothing was sent to a host off the list"
+    );
+}
