@@ -25,6 +25,7 @@ impl Replica {
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .thread_name("replica")
                 .enable_all()
                 .build()
                 .expect("replica runtime");

@@ -137,6 +137,58 @@ pub fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// The SQL type a column of [`json_rows`] is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    /// `TEXT`.
+    Text,
+    /// `INTEGER` (32-bit).
+    Int,
+    /// `BIGINT`.
+    BigInt,
+    /// `BOOLEAN`.
+    Bool,
+}
+
+/// A subquery over the rows of one bound JSON parameter `$param`, an array
+/// of arrays, read as `columns` in order (JSON `null` is SQL `NULL`):
+/// `SELECT … FROM (<this>) AS v`. A whole batch travels as one parameter,
+/// so the statement text is the same whatever the batch size and each
+/// connection prepares it once.
+pub fn json_rows(backend: Backend, param: usize, columns: &[(&str, JsonType)]) -> String {
+    let cols = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| match backend {
+            Backend::Postgres => {
+                let cast = match ty {
+                    JsonType::Text => "text",
+                    JsonType::Int => "integer",
+                    JsonType::BigInt => "bigint",
+                    JsonType::Bool => "boolean",
+                };
+                format!("(e->>{i})::{cast} AS {name}")
+            }
+            Backend::Sqlite => format!("json_extract(value, '$[{i}]') AS {name}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    match backend {
+        Backend::Postgres => format!("SELECT {cols} FROM json_array_elements(${param}::json) AS e"),
+        Backend::Sqlite => format!("SELECT {cols} FROM json_each(${param})"),
+    }
+}
+
+/// A subquery over the strings of one bound JSON array parameter
+/// `$param`, for `x IN (<this>)` with a statement text that does not
+/// change with the list's length.
+pub fn json_list(backend: Backend, param: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("SELECT json_array_elements_text(${param}::json)"),
+        Backend::Sqlite => format!("SELECT value FROM json_each(${param})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -42,7 +42,8 @@ pub struct Config {
     pub tasks_url: String,
     /// The localities service (contacts, supervisors).
     pub localities_url: String,
-    /// How often the background passes run (ms); they also wake on changes.
+    /// The longest the background passes sleep (ms); they also wake on
+    /// changes, and the producer when the next schedule falls due.
     pub tick_ms: u64,
     /// Schedules or deliveries handled per pass.
     pub batch_size: usize,
@@ -64,7 +65,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Deliveries in flight per unit (a slow endpoint holds only these).
     pub max_in_flight_per_unit: usize,
-    /// How long a unit's contacts are cached (s).
+    /// How old a unit's cached contacts may get before a background
+    /// refresh replaces them (s).
     pub contacts_ttl_secs: u64,
     /// Send the monthly digest.
     pub digest_enabled: bool,
@@ -229,19 +231,27 @@ fn spawn_background(
         let tick = e.tick();
         let refresh_every = Duration::from_secs(300).max(tick);
         let mut last_refresh = std::time::Instant::now();
+        let mut last_digest: Option<std::time::Instant> = None;
         engine::run_loop("produce", tick, &e.produce_kick, s, || {
             let e = e.clone();
             let refresh = last_refresh.elapsed() >= refresh_every;
             if refresh {
                 last_refresh = std::time::Instant::now();
             }
+            // The digest is a daily matter: once a tick is plenty.
+            let digest = last_digest.is_none_or(|at| at.elapsed() >= tick);
+            if digest {
+                last_digest = Some(std::time::Instant::now());
+            }
             async move {
                 if refresh {
                     e.refresh().await?;
                 }
-                let more = engine::producer::pass(&e).await?;
-                engine::digest::pass(&e).await?;
-                Ok(more)
+                let pace = engine::producer::pass(&e).await?;
+                if digest {
+                    engine::digest::pass(&e).await?;
+                }
+                Ok(pace)
             }
         })
         .await;

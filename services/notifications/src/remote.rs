@@ -9,7 +9,7 @@ use p06_proto::{
 };
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use tonic::Code;
@@ -32,6 +32,20 @@ struct TtlCache<V> {
     entries: Mutex<HashMap<String, (Instant, V)>>,
 }
 
+/// What a cache holds for a key.
+enum Cached<V> {
+    /// Younger than the time to live.
+    Fresh(V),
+    /// Older, but still usable while a refresh runs.
+    Stale(V),
+    /// Nothing usable.
+    Missing,
+}
+
+/// How many times its time to live a stale entry may still serve while it
+/// is being refreshed; older ones are fetched before use.
+const STALE_FACTOR: u32 = 10;
+
 impl<V: Clone> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
         Self {
@@ -40,20 +54,62 @@ impl<V: Clone> TtlCache<V> {
         }
     }
 
-    fn get(&self, key: &str) -> Option<V> {
+    fn lookup(&self, key: &str) -> Cached<V> {
+        self.lookup_at(key, Instant::now())
+    }
+
+    fn lookup_at(&self, key: &str, now: Instant) -> Cached<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| v.clone())
+        match entries.get(key) {
+            Some((at, v)) => {
+                let age = now.saturating_duration_since(*at);
+                if age < self.ttl {
+                    Cached::Fresh(v.clone())
+                } else if age < self.ttl * STALE_FACTOR {
+                    Cached::Stale(v.clone())
+                } else {
+                    Cached::Missing
+                }
+            }
+            None => Cached::Missing,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        match self.lookup(key) {
+            Cached::Fresh(v) => Some(v),
+            _ => None,
+        }
     }
 
     fn put(&self, key: &str, value: V) {
+        self.put_at(key, value, Instant::now());
+    }
+
+    fn put_at(&self, key: &str, value: V, now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() > 100_000 {
             entries.clear();
         }
-        entries.insert(key.to_string(), (Instant::now(), value));
+        entries.insert(key.to_string(), (now, value));
+    }
+
+    /// Marks a stale entry as being refreshed (its age restarts), so one
+    /// caller refreshes it while the others keep using it; `false` when
+    /// someone else already is.
+    fn begin_refresh(&self, key: &str) -> bool {
+        self.begin_refresh_at(key, Instant::now())
+    }
+
+    fn begin_refresh_at(&self, key: &str, now: Instant) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get_mut(key) {
+            Some((at, _)) if now.saturating_duration_since(*at) >= self.ttl => {
+                *at = now;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn forget(&self, key: &str) {
@@ -64,12 +120,45 @@ impl<V: Clone> TtlCache<V> {
     }
 }
 
+/// Contacts lookups a prefetch runs at once.
+const PREFETCH_CONCURRENCY: usize = 16;
+
+/// One unit's contacts from localities; a unit without any has none.
+async fn fetch_endpoints(
+    mut client: LocalitiesClient<InternalChannel>,
+    unit_id: &str,
+) -> RemoteResult<Endpoints> {
+    let request = loc::GetContactsRequest {
+        name: format!("units/{unit_id}/contacts"),
+    };
+    match client.get_contacts(request).await {
+        Ok(r) => {
+            let c = r.into_inner();
+            let (webhook_url, webhook_secrets) = match c.webhook {
+                Some(w) if w.enabled && !w.url.is_empty() => (Some(w.url), w.secrets),
+                _ => (None, Vec::new()),
+            };
+            let emails = match c.email {
+                Some(e) if e.enabled => e.addresses,
+                _ => Vec::new(),
+            };
+            Ok(Endpoints {
+                webhook_url,
+                webhook_secrets,
+                emails,
+            })
+        }
+        Err(s) if s.code() == Code::NotFound => Ok(Endpoints::default()),
+        Err(s) => Err(s),
+    }
+}
+
 /// Lookups in localities and tasks.
 #[derive(Debug)]
 pub struct Remote {
     localities: LocalitiesClient<InternalChannel>,
     tasks: TasksClient<InternalChannel>,
-    endpoints: TtlCache<Endpoints>,
+    endpoints: Arc<TtlCache<Endpoints>>,
     names: TtlCache<String>,
     supervisors: TtlCache<Option<String>>,
 }
@@ -88,7 +177,7 @@ impl Remote {
         Self {
             localities: LocalitiesClient::new(localities),
             tasks: TasksClient::new(tasks),
-            endpoints: TtlCache::new(contacts_ttl),
+            endpoints: Arc::new(TtlCache::new(contacts_ttl)),
             names: TtlCache::new(Duration::from_secs(3600)),
             supervisors: TtlCache::new(Duration::from_secs(600)),
         }
@@ -100,36 +189,65 @@ impl Remote {
         self.endpoints.forget(unit_id);
     }
 
-    /// A unit's push endpoints (`unit_id` without "units/").
+    /// A unit's push endpoints (`unit_id` without "units/"). An entry
+    /// past its time to live is still used while one background refresh
+    /// replaces it, so the delivery path waits on localities only for a
+    /// unit it has not seen lately.
     pub async fn endpoints(&self, unit_id: &str) -> RemoteResult<Endpoints> {
-        if let Some(e) = self.endpoints.get(unit_id) {
-            return Ok(e);
-        }
-        let request = loc::GetContactsRequest {
-            name: format!("units/{unit_id}/contacts"),
-        };
-        let endpoints = match self.localities.clone().get_contacts(request).await {
-            Ok(r) => {
-                let c = r.into_inner();
-                let (webhook_url, webhook_secrets) = match c.webhook {
-                    Some(w) if w.enabled && !w.url.is_empty() => (Some(w.url), w.secrets),
-                    _ => (None, Vec::new()),
-                };
-                let emails = match c.email {
-                    Some(e) if e.enabled => e.addresses,
-                    _ => Vec::new(),
-                };
-                Endpoints {
-                    webhook_url,
-                    webhook_secrets,
-                    emails,
+        match self.endpoints.lookup(unit_id) {
+            Cached::Fresh(e) => Ok(e),
+            Cached::Stale(e) => {
+                if self.endpoints.begin_refresh(unit_id) {
+                    let (client, cache, unit) = (
+                        self.localities.clone(),
+                        self.endpoints.clone(),
+                        unit_id.to_string(),
+                    );
+                    tokio::spawn(async move {
+                        match fetch_endpoints(client, &unit).await {
+                            Ok(e) => cache.put(&unit, e),
+                            Err(status) => {
+                                tracing::debug!(unit = %unit, error = %status.message(), "contacts refresh failed");
+                            }
+                        }
+                    });
                 }
+                Ok(e)
             }
-            Err(s) if s.code() == Code::NotFound => Endpoints::default(),
-            Err(s) => return Err(s),
-        };
-        self.endpoints.put(unit_id, endpoints.clone());
-        Ok(endpoints)
+            Cached::Missing => {
+                let endpoints = fetch_endpoints(self.localities.clone(), unit_id).await?;
+                self.endpoints.put(unit_id, endpoints.clone());
+                Ok(endpoints)
+            }
+        }
+    }
+
+    /// Fetches the contacts of the units not in the cache, several at a
+    /// time, so a pass over many units waits once rather than per unit.
+    /// Failures are left for the per-unit lookup to report.
+    pub async fn prefetch_endpoints(&self, units: Vec<String>) {
+        let mut seen = std::collections::HashSet::new();
+        let mut missing: Vec<String> = units
+            .into_iter()
+            .filter(|u| {
+                matches!(self.endpoints.lookup(u), Cached::Missing) && seen.insert(u.clone())
+            })
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < PREFETCH_CONCURRENCY {
+                let Some(unit) = missing.pop() else { break };
+                let (client, cache) = (self.localities.clone(), self.endpoints.clone());
+                running.spawn(async move {
+                    if let Ok(e) = fetch_endpoints(client, &unit).await {
+                        cache.put(&unit, e);
+                    }
+                });
+            }
+            if running.join_next().await.is_none() {
+                return;
+            }
+        }
     }
 
     /// A unit's official name ("Tỉnh Hà Giang"); the id when unknown.
@@ -213,5 +331,42 @@ impl Remote {
     /// The tasks service client (for the change feed).
     pub fn tasks(&self) -> TasksClient<InternalChannel> {
         self.tasks.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cached, STALE_FACTOR, TtlCache};
+    use std::time::{Duration, Instant};
+
+    fn state(c: &TtlCache<u32>, now: Instant) -> Option<(bool, u32)> {
+        match c.lookup_at("u", now) {
+            Cached::Fresh(v) => Some((true, v)),
+            Cached::Stale(v) => Some((false, v)),
+            Cached::Missing => None,
+        }
+    }
+
+    #[test]
+    fn stale_entries_serve_while_one_refresh_runs() {
+        let ttl = Duration::from_secs(30);
+        let cache = TtlCache::new(ttl);
+        let t0 = Instant::now();
+        assert_eq!(state(&cache, t0), None);
+        cache.put_at("u", 1, t0);
+        assert_eq!(state(&cache, t0 + ttl / 2), Some((true, 1)));
+        // Past its time to live it still serves, and only the first caller
+        // is told to refresh it.
+        let later = t0 + ttl + Duration::from_secs(1);
+        assert_eq!(state(&cache, later), Some((false, 1)));
+        assert!(cache.begin_refresh_at("u", later));
+        assert!(!cache.begin_refresh_at("u", later));
+        assert_eq!(state(&cache, later), Some((true, 1)));
+        // The refresh lands.
+        cache.put_at("u", 2, later);
+        assert_eq!(state(&cache, later), Some((true, 2)));
+        // Too old to serve at all: fetched before use.
+        assert_eq!(state(&cache, later + ttl * STALE_FACTOR), None);
+        assert!(!cache.begin_refresh_at("missing", later));
     }
 }

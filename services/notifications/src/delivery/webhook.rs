@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use reqwest::{StatusCode, Url, header::CONTENT_TYPE};
 use std::time::{Duration, Instant};
 
-/// Idle kept-alive connections held per endpoint host.
-pub const POOL_MAX_IDLE_PER_HOST: usize = 64;
+/// Idle kept-alive connections held per endpoint host: at least as many
+/// as the dispatcher may have in flight, so a busy endpoint's connections
+/// are reused rather than closed and opened again.
+pub const POOL_MAX_IDLE_PER_HOST: usize = 1024;
 
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);

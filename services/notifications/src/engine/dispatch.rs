@@ -4,7 +4,7 @@
 //! few deliveries in flight, so a slow or dead endpoint holds only its own
 //! slots and never delays other units.
 
-use super::Engine;
+use super::{Engine, Pace};
 use crate::{
     delivery::{
         Outcome,
@@ -29,6 +29,8 @@ pub struct Dispatcher<S> {
     email: Option<EmailSender>,
     in_flight: Mutex<HashMap<String, usize>>,
     slots: Arc<Semaphore>,
+    /// Free slots that make a finished send wake the claim loop.
+    refill_at: usize,
     results: mpsc::UnboundedSender<AttemptResult>,
 }
 
@@ -43,6 +45,7 @@ pub async fn run<S: NotificationStore>(
     let writer = tokio::spawn(write_results(engine.clone(), rx));
     let dispatcher = Arc::new(Dispatcher {
         slots: Arc::new(Semaphore::new(engine.config.max_in_flight.max(1))),
+        refill_at: (engine.config.max_in_flight / 2).max(1),
         engine: engine.clone(),
         webhook,
         email,
@@ -102,12 +105,12 @@ impl<S: NotificationStore> Dispatcher<S> {
             .collect()
     }
 
-    /// Claims and starts what fits; `Ok(true)` when it filled every free
-    /// slot (more may be due).
-    async fn pass(self: &Arc<Self>) -> Result<bool, String> {
+    /// Claims and starts what fits; [`Pace::Again`] when it filled every
+    /// free slot (more may be due).
+    async fn pass(self: &Arc<Self>) -> Result<Pace, String> {
         let free = self.slots.available_permits();
         if free == 0 {
-            return Ok(false);
+            return Ok(Pace::Idle(None));
         }
         let limit = free.min(self.engine.config.batch_size.clamp(1, 5000));
         let now_ms = self.engine.now().timestamp_millis();
@@ -119,6 +122,10 @@ impl<S: NotificationStore> Dispatcher<S> {
             .await
             .map_err(|e| e.to_string())?;
         let full = claimed.len() == limit;
+        self.engine
+            .remote
+            .prefetch_endpoints(claimed.iter().map(|c| c.delivery.unit_id.clone()).collect())
+            .await;
         let mut over_cap = Vec::new();
         for c in claimed {
             if !self.take_unit_slot(&c.delivery.unit_id) {
@@ -136,6 +143,11 @@ impl<S: NotificationStore> Dispatcher<S> {
                 let result = d.attempt(c).await;
                 d.free_unit_slot(&unit);
                 drop(permit);
+                // Claim again once a good share of the slots is free: the
+                // pipeline stays full without a claim per finished send.
+                if d.slots.available_permits() >= d.refill_at {
+                    d.engine.dispatch_kick.notify_one();
+                }
                 // A closed channel means shutdown: the lease expires and the
                 // delivery is retried later with the same id.
                 let _ = d.results.send(result);
@@ -148,7 +160,11 @@ impl<S: NotificationStore> Dispatcher<S> {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        Ok(full && over_cap.is_empty())
+        Ok(if full && over_cap.is_empty() {
+            Pace::Again
+        } else {
+            Pace::Idle(None)
+        })
     }
 
     fn take_unit_slot(&self, unit: &str) -> bool {

@@ -181,8 +181,23 @@ impl<S: NotificationStore> Engine<S> {
     }
 }
 
-/// Runs `pass` every tick or when `kick` fires, until shutdown; a pass
-/// that reports more work runs again at once.
+/// What a pass asks of its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// More work is waiting: run again at once.
+    Again,
+    /// Nothing more now: sleep until the tick, a kick, or sooner when
+    /// work is known to fall due after this long.
+    Idle(Option<Duration>),
+}
+
+/// The shortest sleep before work known to fall due: passes that wake
+/// for a trickle of due items still take a few together.
+pub const MIN_WAIT: Duration = Duration::from_millis(5);
+
+/// Runs `pass` every tick, when `kick` fires, or when the pass says work
+/// falls due sooner, until shutdown; a pass that reports more work runs
+/// again at once.
 pub async fn run_loop<F, Fut>(
     name: &'static str,
     tick: Duration,
@@ -191,25 +206,25 @@ pub async fn run_loop<F, Fut>(
     mut pass: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, String>>,
+    Fut: std::future::Future<Output = Result<Pace, String>>,
 {
     loop {
-        let more = match pass().await {
-            Ok(more) => more,
+        let wait = match pass().await {
+            Ok(Pace::Again) => {
+                if shutdown.is_triggered() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(Pace::Idle(soon)) => soon.map_or(tick, |d| d.clamp(MIN_WAIT, tick)),
             Err(error) => {
                 tracing::warn!(pass = name, %error, "pass failed; will retry");
-                false
+                tick
             }
         };
-        if more {
-            if shutdown.is_triggered() {
-                return;
-            }
-            tokio::task::yield_now().await;
-            continue;
-        }
         tokio::select! {
-            () = tokio::time::sleep(tick) => {}
+            () = tokio::time::sleep(wait) => {}
             () = kick.notified() => {}
             () = shutdown.wait() => return,
         }

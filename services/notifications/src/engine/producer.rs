@@ -5,7 +5,7 @@
 //! step. The dedupe key makes a repeated pass (after a crash, or on another
 //! replica) produce nothing twice.
 
-use super::{Engine, Policies};
+use super::{Engine, Pace, Policies};
 use crate::{
     domain::{
         Kind, Policy, Step, Target,
@@ -51,9 +51,10 @@ pub fn next_due<S>(
     )
 }
 
-/// One pass over up to a batch of due schedules; `Ok(true)` when a full
-/// batch was found (more may be waiting).
-pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, String> {
+/// One pass over up to a batch of due schedules: [`Pace::Again`] when a
+/// full batch was found (more may be waiting), else how long until the
+/// next schedule falls due.
+pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<Pace, String> {
     if !engine.ready() {
         engine.refresh().await?;
     }
@@ -69,14 +70,40 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, Stri
         .claim_schedules(now_ms, open, now_ms + LEASE_MS, batch)
         .await
         .map_err(|e| e.to_string())?;
-    if claimed.is_empty() {
-        return Ok(false);
-    }
     let full = claimed.len() == batch;
+    if !claimed.is_empty() {
+        produce(engine, &cal, now, claimed).await?;
+    }
+    if full {
+        return Ok(Pace::Again);
+    }
+    let next = engine
+        .store
+        .next_due_after(now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Pace::Idle(next.map(|at| {
+        let ms = at.saturating_sub(engine.now().timestamp_millis()).max(0);
+        std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    })))
+}
+
+/// Evaluates claimed schedules and commits what they produced.
+async fn produce<S: NotificationStore>(
+    engine: &Engine<S>,
+    cal: &Calendar,
+    now: DateTime<Utc>,
+    claimed: Vec<Schedule>,
+) -> Result<(), String> {
+    engine
+        .remote
+        .prefetch_endpoints(claimed.iter().map(|s| s.unit_id.clone()).collect())
+        .await;
+    let now_ms = now.timestamp_millis();
     let policies = engine.policies();
     let mut evaluated = Vec::with_capacity(claimed.len());
     for s in claimed {
-        evaluated.push(evaluate(engine, &cal, &policies, s, now).await);
+        evaluated.push(evaluate(engine, cal, &policies, s, now).await);
     }
     let written = engine
         .store
@@ -84,7 +111,7 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<bool, Stri
         .await
         .map_err(|e| e.to_string())?;
     announce(engine, &written);
-    Ok(full)
+    Ok(())
 }
 
 /// Tells the dispatcher and the streams about new notifications.

@@ -406,6 +406,12 @@ async fn claim_schedules_leases_due_rows<S: NotificationStore>(store: &S) {
     };
     put(store, &[&quiet, &urgent, &later, &finished]).await;
 
+    // The producer sleeps until the next due time after now.
+    assert_eq!(store.next_due_after(0).await.unwrap(), Some(1_000));
+    assert_eq!(store.next_due_after(1_000).await.unwrap(), Some(2_000));
+    assert_eq!(store.next_due_after(4_999).await.unwrap(), Some(5_000));
+    assert_eq!(store.next_due_after(5_000).await.unwrap(), None);
+
     // Nothing is due yet.
     assert!(
         store

@@ -357,6 +357,9 @@ pub trait NotificationStore: Send + Sync + 'static {
         lease_until_ms: i64,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<Schedule>>> + Send;
+    /// The earliest time after `now_ms` at which a schedule falls due, if
+    /// any: the producer sleeps until then rather than a whole tick.
+    fn next_due_after(&self, now_ms: i64) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
     /// Writes what evaluating claimed schedules produced: each schedule whose
     /// generation still matches moves on and its new notifications (not yet
     /// produced under their dedupe keys) are stored with their deliveries.

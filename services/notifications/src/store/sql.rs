@@ -9,7 +9,7 @@ use p06_kit::{
     bind_values,
     db::DbError,
     on_pool,
-    sql::{Pool, WritePool},
+    sql::{JsonType, Pool, WritePool, json_list, json_rows},
 };
 use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, migrate::Migrator};
 use std::str::FromStr;
@@ -383,6 +383,17 @@ impl NotificationStore for SqlStore {
         rows_into(rows, ScheduleRow::into_schedule)
     }
 
+    async fn next_due_after(&self, now_ms: i64) -> StoreResult<Option<i64>> {
+        let sql = "SELECT min(next_due_ms) FROM schedules WHERE next_due_ms > $1";
+        Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar::<
+            _,
+            Option<i64>,
+        >(sql)
+        .bind(now_ms)
+        .fetch_one(pool)
+        .await?))
+    }
+
     async fn commit_evaluated(
         &self,
         evaluated: Vec<Evaluated>,
@@ -391,51 +402,78 @@ impl NotificationStore for SqlStore {
         if evaluated.is_empty() {
             return Ok(Vec::new());
         }
+        use JsonType::{BigInt, Bool, Int, Text};
+        let backend = self.pool.backend();
         let lock = format!(
             "SELECT task_id, unit_id, generation FROM schedules \
-             WHERE (task_id, unit_id) IN (VALUES {}){}",
-            pair_list(1, evaluated.len()),
+             WHERE (task_id, unit_id) IN (SELECT task_id, unit_id FROM ({}) AS v){}",
+            json_rows(backend, 1, &[("task_id", Text), ("unit_id", Text)]),
             for_update(&self.pool)
         );
-        on_pool!(&self.pool, |pool, Db| {
+        let update = format!(
+            "UPDATE schedules SET last_date = v.last_date, last_rank = v.last_rank, \
+             next_due_ms = v.next_due_ms, urgent = v.urgent, lease_until = 0 FROM ({}) AS v \
+             WHERE schedules.task_id = v.task_id AND schedules.unit_id = v.unit_id",
+            json_rows(
+                backend,
+                1,
+                &[
+                    ("task_id", Text),
+                    ("unit_id", Text),
+                    ("last_date", Text),
+                    ("last_rank", Int),
+                    ("next_due_ms", BigInt),
+                    ("urgent", Bool),
+                ]
+            )
+        );
+        let keys = serde_json::Value::from(
+            evaluated
+                .iter()
+                .map(|e| serde_json::json!([e.task_id, e.unit_id]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
-            let mut q = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(lock));
-            for e in &evaluated {
-                q = q.bind(e.task_id.clone()).bind(e.unit_id.clone());
-            }
-            let current: std::collections::HashMap<(String, String), i64> = q
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(t, u, g)| ((t, u), g))
-                .collect();
+            let current: std::collections::HashMap<(String, String), i64> =
+                sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(lock))
+                    .bind(keys)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(t, u, g)| ((t, u), g))
+                    .collect();
             let live: Vec<Evaluated> = evaluated
                 .into_iter()
                 .filter(|e| {
                     current.get(&(e.task_id.clone(), e.unit_id.clone())) == Some(&e.generation)
                 })
                 .collect();
-            for chunk in live.chunks(500) {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "UPDATE schedules SET last_date = v.column3, last_rank = v.column4, \
-                     next_due_ms = v.column5, urgent = v.column6, lease_until = 0 FROM (",
-                );
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.task_id.clone())
-                        .push_bind(e.unit_id.clone())
-                        .push_bind(e.last.map(|k| k.date.to_string()))
-                        .push_bind(e.last.map(|k| i32::from(k.rank)))
-                        .push_bind(e.next_due_ms)
-                        .push_bind(e.urgent);
-                });
-                qb.push(
-                    ") AS v WHERE schedules.task_id = v.column1 AND schedules.unit_id = v.column2",
-                );
-                qb.build().execute(&mut *tx).await?;
+            if !live.is_empty() {
+                let moves = serde_json::Value::from(
+                    live.iter()
+                        .map(|e| {
+                            serde_json::json!([
+                                e.task_id,
+                                e.unit_id,
+                                e.last.map(|k| k.date.to_string()),
+                                e.last.map(|k| i32::from(k.rank)),
+                                e.next_due_ms,
+                                e.urgent
+                            ])
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .to_string();
+                sqlx::query(AssertSqlSafe(update))
+                    .bind(moves)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let produced: Vec<(Notification, Vec<Channel>)> =
                 live.into_iter().flat_map(|e| e.notifications).collect();
-            let written = deliveries::insert_notifications!(tx, Db, produced, now_ms);
+            let written = deliveries::insert_notifications!(tx, backend, produced, now_ms);
             tx.commit().await?;
             Ok(written)
         })
@@ -449,9 +487,10 @@ impl NotificationStore for SqlStore {
         if notifications.is_empty() {
             return Ok(Vec::new());
         }
-        on_pool!(&self.pool, |pool, Db| {
+        let backend = self.pool.backend();
+        on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
-            let written = deliveries::insert_notifications!(tx, Db, notifications, now_ms);
+            let written = deliveries::insert_notifications!(tx, backend, notifications, now_ms);
             tx.commit().await?;
             Ok(written)
         })
@@ -616,21 +655,7 @@ impl NotificationStore for SqlStore {
     }
 
     async fn release_deliveries(&self, keys: &[(String, Channel)]) -> StoreResult<()> {
-        for chunk in keys.chunks(500) {
-            let sql = format!(
-                "UPDATE deliveries SET lease_until = 0 \
-                 WHERE (notification_id, channel) IN (VALUES {})",
-                pair_list(1, chunk.len())
-            );
-            on_pool!(&self.pool, |pool, _Db| {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (id, channel) in chunk {
-                    q = q.bind(id.clone()).bind(channel.as_str());
-                }
-                q.execute(pool).await?;
-            });
-        }
-        Ok(())
+        self.release_deliveries_impl(keys).await
     }
 
     async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {

@@ -5,9 +5,10 @@ use super::*;
 
 /// Inserts produced notifications (stream positions taken from the counter,
 /// duplicates by dedupe key skipped) and a pending delivery per channel for
-/// each one written; evaluates to the notifications written.
+/// each one written; evaluates to the notifications written. Each batch
+/// travels as one JSON parameter (see [`json_rows`]).
 macro_rules! insert_notifications {
-    ($tx:ident, $db:ty, $produced:expr, $now:expr) => {{
+    ($tx:ident, $backend:expr, $produced:expr, $now:expr) => {{
         let mut produced: Vec<(Notification, Vec<Channel>)> = $produced;
         let mut written: Vec<Notification> = Vec::new();
         if !produced.is_empty() {
@@ -16,70 +17,141 @@ macro_rules! insert_notifications {
                 n.seq = first + i64::try_from(i).unwrap_or(0);
                 n.created_ms = $now;
             }
-            for chunk in produced.chunks(400) {
-                let mut qb = QueryBuilder::<$db>::new(format!(
-                    "INSERT INTO notifications ({NOTIFICATION_COLUMNS}) "
-                ));
-                qb.push_values(chunk, |mut b, (n, _)| {
-                    b.push_bind(n.seq)
-                        .push_bind(n.id.clone())
-                        .push_bind(n.dedupe_key.clone())
-                        .push_bind(n.unit_id.clone())
-                        .push_bind(n.kind.as_str())
-                        .push_bind(n.task_id.clone())
-                        .push_bind(n.assignee_id.clone())
-                        .push_bind(n.directive_id.clone())
-                        .push_bind(n.directive_number.clone())
-                        .push_bind(n.title.clone())
-                        .push_bind(n.deadline.map(|d| d.to_string()))
-                        .push_bind(n.days_left)
-                        .push_bind(n.days_overdue)
-                        .push_bind(n.text_vi.clone())
-                        .push_bind(n.text_en.clone())
-                        .push_bind(if n.digest.is_empty() {
-                            String::new()
-                        } else {
-                            serde_json::to_string(&n.digest).unwrap_or_default()
-                        })
-                        .push_bind(n.due_ms)
-                        .push_bind(n.created_ms)
-                        .push_bind(n.acked_ms);
-                });
-                qb.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
-                let ids: std::collections::HashSet<String> = qb
-                    .build_query_scalar::<String>()
-                    .fetch_all(&mut *$tx)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let fresh: Vec<&(Notification, Vec<Channel>)> =
-                    chunk.iter().filter(|(n, _)| ids.contains(&n.id)).collect();
-                let rows: Vec<(&Notification, Channel)> = fresh
+            let rows = serde_json::Value::from(
+                produced
                     .iter()
-                    .flat_map(|(n, channels)| channels.iter().map(move |c| (n, *c)))
-                    .collect();
-                if !rows.is_empty() {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "INSERT INTO deliveries (notification_id, channel, unit_id, seq, state, \
-                         next_attempt_ms, due_ms) ",
-                    );
-                    qb.push_values(&rows, |mut b, (n, c)| {
-                        b.push_bind(n.id.clone())
-                            .push_bind(c.as_str())
-                            .push_bind(n.unit_id.clone())
-                            .push_bind(n.seq)
-                            .push_bind(DeliveryState::Pending.as_str())
-                            .push_bind($now)
-                            .push_bind(n.due_ms);
-                    });
-                    qb.push(" ON CONFLICT (notification_id, channel) DO NOTHING");
-                    qb.build().execute(&mut *$tx).await?;
-                }
-                written.extend(fresh.into_iter().map(|(n, _)| n.clone()));
+                    .map(|(n, _)| deliveries::notification_json(n))
+                    .collect::<Vec<_>>(),
+            )
+            .to_string();
+            let ids: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+                AssertSqlSafe(deliveries::insert_notifications_sql($backend)),
+            )
+            .bind(rows)
+            .fetch_all(&mut *$tx)
+            .await?
+            .into_iter()
+            .collect();
+            let fresh: Vec<&(Notification, Vec<Channel>)> = produced
+                .iter()
+                .filter(|(n, _)| ids.contains(&n.id))
+                .collect();
+            let rows: Vec<serde_json::Value> = fresh
+                .iter()
+                .flat_map(|(n, channels)| {
+                    channels.iter().map(move |c| {
+                        serde_json::json!([
+                            n.id,
+                            c.as_str(),
+                            n.unit_id,
+                            n.seq,
+                            DeliveryState::Pending.as_str(),
+                            $now,
+                            n.due_ms
+                        ])
+                    })
+                })
+                .collect();
+            if !rows.is_empty() {
+                sqlx::query(AssertSqlSafe(deliveries::insert_deliveries_sql($backend)))
+                    .bind(serde_json::Value::from(rows).to_string())
+                    .execute(&mut *$tx)
+                    .await?;
             }
+            written.extend(fresh.into_iter().map(|(n, _)| n.clone()));
         }
         written
     }};
+}
+
+/// One notification as a JSON row in [`NOTIFICATION_COLUMNS`] order.
+pub(super) fn notification_json(n: &Notification) -> serde_json::Value {
+    serde_json::json!([
+        n.seq,
+        n.id,
+        n.dedupe_key,
+        n.unit_id,
+        n.kind.as_str(),
+        n.task_id,
+        n.assignee_id,
+        n.directive_id,
+        n.directive_number,
+        n.title,
+        n.deadline.map(|d| d.to_string()),
+        n.days_left,
+        n.days_overdue,
+        n.text_vi,
+        n.text_en,
+        if n.digest.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&n.digest).unwrap_or_default()
+        },
+        n.due_ms,
+        n.created_ms,
+        n.acked_ms
+    ])
+}
+
+/// Inserts the notifications of a JSON batch not yet produced under their
+/// dedupe keys, returning the ids written.
+pub(super) fn insert_notifications_sql(backend: p06_kit::db::Backend) -> String {
+    use JsonType::{BigInt, Int, Text};
+    let rows = json_rows(
+        backend,
+        1,
+        &[
+            ("seq", BigInt),
+            ("id", Text),
+            ("dedupe_key", Text),
+            ("unit_id", Text),
+            ("kind", Text),
+            ("task_id", Text),
+            ("assignee_id", Text),
+            ("directive_id", Text),
+            ("directive_number", Text),
+            ("title", Text),
+            ("deadline", Text),
+            ("days_left", Int),
+            ("days_overdue", Int),
+            ("text_vi", Text),
+            ("text_en", Text),
+            ("digest", Text),
+            ("due_ms", BigInt),
+            ("created_ms", BigInt),
+            ("acked_ms", BigInt),
+        ],
+    );
+    format!(
+        "INSERT INTO notifications ({NOTIFICATION_COLUMNS}) \
+         SELECT {NOTIFICATION_COLUMNS} FROM ({rows}) AS v WHERE TRUE \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    )
+}
+
+/// Inserts pending deliveries from a JSON batch.
+pub(super) fn insert_deliveries_sql(backend: p06_kit::db::Backend) -> String {
+    use JsonType::{BigInt, Text};
+    let rows = json_rows(
+        backend,
+        1,
+        &[
+            ("notification_id", Text),
+            ("channel", Text),
+            ("unit_id", Text),
+            ("seq", BigInt),
+            ("state", Text),
+            ("next_attempt_ms", BigInt),
+            ("due_ms", BigInt),
+        ],
+    );
+    format!(
+        "INSERT INTO deliveries (notification_id, channel, unit_id, seq, state, \
+         next_attempt_ms, due_ms) \
+         SELECT notification_id, channel, unit_id, seq, state, next_attempt_ms, due_ms \
+         FROM ({rows}) AS v WHERE TRUE \
+         ON CONFLICT (notification_id, channel) DO NOTHING"
+    )
 }
 pub(super) use insert_notifications;
 
@@ -139,39 +211,35 @@ impl SqlStore {
         busy: &[String],
         limit: usize,
     ) -> StoreResult<Vec<Claimed>> {
-        let busy_sql = if busy.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " AND unit_id NOT IN ({})",
-                p06_kit::sql::placeholders(4, busy.len())
-            )
-        };
+        // The busy units travel as one JSON parameter: the statement text
+        // never changes, so each connection prepares it once.
         let sql = format!(
             "UPDATE deliveries SET lease_until = $1 WHERE (notification_id, channel) IN (\
              SELECT notification_id, channel FROM deliveries \
-             WHERE state = 'PENDING' AND next_attempt_ms <= $2 AND lease_until < $2{busy_sql} \
+             WHERE state = 'PENDING' AND next_attempt_ms <= $2 AND lease_until < $2 \
+             AND unit_id NOT IN ({}) \
              ORDER BY next_attempt_ms LIMIT $3{}) RETURNING {DELIVERY_COLUMNS}",
+            json_list(self.pool.backend(), 4),
             skip_locked(&self.pool)
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let busy = serde_json::Value::from(busy).to_string();
         let rows: Vec<DeliveryRow> = on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
-            let mut q = sqlx::query_as(AssertSqlSafe(sql))
+            let rows = sqlx::query_as(AssertSqlSafe(sql))
                 .bind(lease_until_ms)
                 .bind(now_ms)
-                .bind(limit);
-            for unit in busy {
-                q = q.bind(unit.clone());
-            }
-            let rows = q.fetch_all(&mut *tx).await?;
+                .bind(limit)
+                .bind(busy)
+                .fetch_all(&mut *tx)
+                .await?;
             tx.commit().await?;
             rows
         });
         let deliveries = rows_into(rows, DeliveryRow::into_delivery)?;
-        let ids: Vec<String> = deliveries
+        let ids: Vec<&str> = deliveries
             .iter()
-            .map(|d| d.notification_id.clone())
+            .map(|d| d.notification_id.as_str())
             .collect();
         let notifications = self.notifications_by_id(&ids).await?;
         Ok(deliveries
@@ -190,25 +258,26 @@ impl SqlStore {
 
     async fn notifications_by_id(
         &self,
-        ids: &[String],
+        ids: &[&str],
     ) -> StoreResult<std::collections::HashMap<String, Notification>> {
         let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(1000) {
-            let sql = format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id IN ({})",
-                p06_kit::sql::placeholders(1, chunk.len())
-            );
-            let rows: Vec<NotificationRow> = on_pool!(&self.pool, |pool, _Db| {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql));
-                for id in chunk {
-                    q = q.bind(id.clone());
-                }
-                q.fetch_all(pool).await?
-            });
-            for row in rows {
-                let n = row.into_notification()?;
-                out.insert(n.id.clone(), n);
-            }
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id IN ({})",
+            json_list(self.pool.backend(), 1)
+        );
+        let ids = serde_json::Value::from(ids).to_string();
+        let rows: Vec<NotificationRow> = on_pool!(&self.pool, |pool, _Db| {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        });
+        for row in rows {
+            let n = row.into_notification()?;
+            out.insert(n.id.clone(), n);
         }
         Ok(out)
     }
@@ -217,48 +286,132 @@ impl SqlStore {
         if results.is_empty() {
             return Ok(());
         }
-        on_pool!(&self.pool, |pool, Db| {
+        use JsonType::{BigInt, Bool, Int, Text};
+        let backend = self.pool.backend();
+        let insert = format!(
+            "INSERT INTO attempts (notification_id, channel, attempt, success, \
+             response_code, error, latency_ms, at_ms) \
+             SELECT notification_id, channel, attempt, success, response_code, error, \
+             latency_ms, at_ms FROM ({}) AS v WHERE TRUE \
+             ON CONFLICT (notification_id, channel, attempt) DO NOTHING",
+            json_rows(
+                backend,
+                1,
+                &[
+                    ("notification_id", Text),
+                    ("channel", Text),
+                    ("attempt", Int),
+                    ("success", Bool),
+                    ("response_code", Int),
+                    ("error", Text),
+                    ("latency_ms", BigInt),
+                    ("at_ms", BigInt),
+                ]
+            )
+        );
+        let update = format!(
+            "UPDATE deliveries SET state = v.state, attempts = v.attempt, \
+             next_attempt_ms = v.next_attempt_ms, last_error = v.error, \
+             delivered_ms = v.delivered_ms, lease_until = 0 FROM ({}) AS v \
+             WHERE deliveries.notification_id = v.notification_id \
+             AND deliveries.channel = v.channel AND deliveries.state = 'PENDING'",
+            json_rows(
+                backend,
+                1,
+                &[
+                    ("notification_id", Text),
+                    ("channel", Text),
+                    ("state", Text),
+                    ("attempt", Int),
+                    ("next_attempt_ms", BigInt),
+                    ("error", Text),
+                    ("delivered_ms", BigInt),
+                ]
+            )
+        );
+        let attempts = serde_json::Value::from(
+            results
+                .iter()
+                .map(|r| {
+                    let a = &r.attempt;
+                    serde_json::json!([
+                        a.notification_id,
+                        a.channel.as_str(),
+                        a.attempt,
+                        a.success,
+                        a.response_code,
+                        a.error,
+                        a.latency_ms,
+                        a.at_ms
+                    ])
+                })
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        let changes = serde_json::Value::from(
+            results
+                .iter()
+                .map(|r| {
+                    let a = &r.attempt;
+                    serde_json::json!([
+                        a.notification_id,
+                        a.channel.as_str(),
+                        r.state.as_str(),
+                        a.attempt,
+                        r.next_attempt_ms,
+                        a.error,
+                        a.success.then_some(a.at_ms)
+                    ])
+                })
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
-            for chunk in results.chunks(500) {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "INSERT INTO attempts (notification_id, channel, attempt, success, \
-                     response_code, error, latency_ms, at_ms) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    let a = &r.attempt;
-                    b.push_bind(a.notification_id.clone())
-                        .push_bind(a.channel.as_str())
-                        .push_bind(a.attempt)
-                        .push_bind(a.success)
-                        .push_bind(a.response_code)
-                        .push_bind(a.error.clone())
-                        .push_bind(a.latency_ms)
-                        .push_bind(a.at_ms);
-                });
-                qb.push(" ON CONFLICT (notification_id, channel, attempt) DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
-                let mut qb = QueryBuilder::<Db>::new(
-                    "UPDATE deliveries SET state = v.column3, attempts = v.column4, \
-                     next_attempt_ms = v.column5, last_error = v.column6, \
-                     delivered_ms = v.column7, lease_until = 0 FROM (",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    let a = &r.attempt;
-                    b.push_bind(a.notification_id.clone())
-                        .push_bind(a.channel.as_str())
-                        .push_bind(r.state.as_str())
-                        .push_bind(a.attempt)
-                        .push_bind(r.next_attempt_ms)
-                        .push_bind(a.error.clone())
-                        .push_bind(a.success.then_some(a.at_ms));
-                });
-                qb.push(
-                    ") AS v WHERE deliveries.notification_id = v.column1 \
-                     AND deliveries.channel = v.column2 AND deliveries.state = 'PENDING'",
-                );
-                qb.build().execute(&mut *tx).await?;
-            }
+            sqlx::query(AssertSqlSafe(insert))
+                .bind(attempts)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(AssertSqlSafe(update))
+                .bind(changes)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Gives leased deliveries back (lease cleared) without an attempt.
+    pub(super) async fn release_deliveries_impl(
+        &self,
+        keys: &[(String, Channel)],
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE deliveries SET lease_until = 0 WHERE (notification_id, channel) IN (\
+             SELECT notification_id, channel FROM ({}) AS v)",
+            json_rows(
+                self.pool.backend(),
+                1,
+                &[
+                    ("notification_id", JsonType::Text),
+                    ("channel", JsonType::Text)
+                ]
+            )
+        );
+        let keys = serde_json::Value::from(
+            keys.iter()
+                .map(|(id, c)| serde_json::json!([id, c.as_str()]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        on_pool!(&self.pool, |pool, _Db| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(keys)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
