@@ -20,8 +20,8 @@
 //! `P06_BENCH_PRODUCE_CONTACTS_TTL` (s, phase 1),
 //! `P06_BENCH_DISPATCH_BATCH`, `P06_BENCH_MAX_IN_FLIGHT`,
 //! `P06_BENCH_LAG_RATE` (schedules/s), `P06_BENCH_LAG_SECS`,
-//! `P06_BENCH_LAG_RUNS` ("tick_ms:contacts_ttl_secs" pairs, comma-separated;
-//! empty skips phase 3).
+//! `P06_BENCH_LAG_RUNS` ("tick_ms:contacts_ttl_secs" pairs, comma-separated,
+//! default "1000:30", the service's defaults; empty skips phase 3).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -512,7 +512,7 @@ async fn main() {
     let lag_secs = env_usize("P06_BENCH_LAG_SECS", 20);
     // "tick_ms:contacts_ttl_secs" pairs; empty skips the lag phase.
     let lag_runs: Vec<(u64, u64)> = std::env::var("P06_BENCH_LAG_RUNS")
-        .unwrap_or_else(|_| "20:30,20:3600,1000:30".into())
+        .unwrap_or_else(|_| "1000:30".into())
         .split(',')
         .filter_map(|r| {
             let (t, c) = r.trim().split_once(':')?;
@@ -537,6 +537,22 @@ async fn main() {
     };
     let db_url = stack.databases().notifications;
     let pool = PgPool::connect(&db_url).await.unwrap();
+    let setting = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("SHOW {name}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_default()
+        }
+    };
+    println!(
+        "PostgreSQL {}: shared_buffers {}, max_wal_size {}, synchronous_commit {}",
+        setting("server_version").await,
+        setting("shared_buffers").await,
+        setting("max_wal_size").await,
+        setting("synchronous_commit").await
+    );
     let mut receiver = WebhookReceiver::start(Behaviour::Succeed).await;
     let rx = take_requests(&mut receiver);
 

@@ -47,6 +47,9 @@ pub struct Config {
     pub tick_ms: u64,
     /// Schedules or deliveries handled per pass.
     pub batch_size: usize,
+    /// Scheduling passes run at once on PostgreSQL (one evaluates while
+    /// another writes); SQLite, with its single writer, runs one.
+    pub producers: usize,
     /// Office hours, local time (Asia/Ho_Chi_Minh), "HH:MM".
     pub office_start: String,
     /// End of office hours (exclusive).
@@ -87,6 +90,7 @@ impl Default for Config {
             localities_url: "http://127.0.0.1:50052".into(),
             tick_ms: 1000,
             batch_size: 1000,
+            producers: 2,
             office_start: "08:00".into(),
             office_end: "17:00".into(),
             webhook_timeout_ms: 10_000,
@@ -256,6 +260,24 @@ fn spawn_background(
         })
         .await;
     }));
+    // More scheduling passes alongside: leases keep their batches apart,
+    // and while one writes its notifications another evaluates.
+    // SQLite has one writer: a second pass would only wait for the first.
+    let producers = if engine.store.is_postgres() {
+        engine.config.producers.max(1)
+    } else {
+        1
+    };
+    for _ in 1..producers {
+        let (e, s) = (engine.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            engine::run_loop("produce", e.tick(), &e.produce_kick, s, || {
+                let e = e.clone();
+                async move { engine::producer::pass(&e).await }
+            })
+            .await;
+        }));
+    }
     tasks.push(tokio::spawn(engine::dispatch::run(
         engine, webhook, email, shutdown,
     )));
