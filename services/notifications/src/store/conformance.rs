@@ -58,6 +58,7 @@ conformance!(
     notifications_read_back_by_unit_and_page,
     acknowledge_once_within_the_unit,
     deliveries_lease_record_and_redrive,
+    batched_text_round_trips_exactly,
     touch_schedules_by_scope,
     open_schedules_and_digests,
     policies_create_update_delete,
@@ -1158,6 +1159,113 @@ async fn deliveries_lease_record_and_redrive<S: NotificationStore>(store: &S) {
 
 /// Walks a unit's deliveries a page at a time the way ListDeliveries does
 /// (the next page starts after the last row's position and channel).
+/// Batches travel as JSON parameters: quotes, backslashes, line breaks,
+/// Vietnamese, emoji and JSON-path look-alikes come back byte for byte, as
+/// do large numbers, nulls and booleans.
+async fn batched_text_round_trips_exactly<S: NotificationStore>(store: &S) {
+    let odd = "Nhiệm vụ \"số 1\" \\ C:\\dữ liệu\n\t$[0] {\"a\":1} 🚀 '; DROP TABLE x; --";
+    let s = Schedule {
+        title: odd.into(),
+        urgent: true,
+        next_due_ms: Some(1_000),
+        ..schedule("t-odd", "u-odd")
+    };
+    put(store, &[&s]).await;
+    let claimed = store
+        .claim_schedules(2_000, false, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed, vec![s.clone()]);
+    let n = Notification {
+        title: odd.into(),
+        text_vi: format!("{odd}\r\nhết"),
+        text_en: String::new(),
+        deadline: None,
+        days_left: -3,
+        days_overdue: i32::MAX,
+        due_ms: i64::MAX - 1,
+        ..notification("n-odd", "u-odd", Kind::Overdue, "t-odd")
+    };
+    let last = Some(StepKey {
+        date: day(2025, 9, 3),
+        rank: Kind::Overdue.rank(),
+    });
+    let written = store
+        .commit_evaluated(
+            vec![evaluated(
+                &s,
+                last,
+                Some(i64::MAX),
+                vec![(n.clone(), vec![Channel::Webhook, Channel::Email])],
+            )],
+            5_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1);
+    let back = store.notification(Some("u-odd"), "n-odd").await.unwrap();
+    assert_eq!(
+        back,
+        Notification {
+            seq: back.seq,
+            created_ms: 5_000,
+            ..n
+        }
+    );
+    let moved = stored(store, &s).await;
+    assert_eq!(
+        (moved.last, moved.next_due_ms, moved.urgent),
+        (last, Some(i64::MAX), true)
+    );
+
+    // The attempt ledger and the delivery take the error text as sent.
+    let claimed = store
+        .claim_deliveries(6_000, 60_000, &["someone-else".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "one delivery per channel");
+    let failed = Attempt {
+        error: odd.into(),
+        ..attempt("n-odd", Channel::Webhook, 1, false, 7_000)
+    };
+    store
+        .record_attempts(&[AttemptResult {
+            attempt: failed.clone(),
+            state: DeliveryState::Pending,
+            next_attempt_ms: 9_000,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.attempts("n-odd").await.unwrap(), vec![failed]);
+    let d = delivery(store, "n-odd", Channel::Webhook).await;
+    assert_eq!(
+        (d.last_error.as_str(), d.attempts, d.next_attempt_ms),
+        (odd, 1, 9_000)
+    );
+    // Given back without an attempt, the e-mail delivery is claimable at once.
+    store
+        .release_deliveries(&[key("n-odd", Channel::Email)])
+        .await
+        .unwrap();
+    let again = store
+        .claim_deliveries(6_500, 60_000, &[], 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_keys(&again), vec![key("n-odd", Channel::Email)]);
+    // A busy unit is skipped.
+    store
+        .release_deliveries(&[key("n-odd", Channel::Email)])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries(6_500, 60_000, &["u-odd".into()], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn delivery_pages_keep_every_channel<S: NotificationStore>(store: &S) {
     use Channel::{Email, Webhook};
     let batch = vec![
