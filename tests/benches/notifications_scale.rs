@@ -10,9 +10,11 @@
 //!    dispatcher sits idle and the producer is measured alone;
 //! 2. dispatch: a replica with the delivery settings under test drains the
 //!    N pending deliveries to the receiver; requests counted over time;
-//! 3. lag from due to delivered, on the system clock: schedules falling due
-//!    at R per second (urgent, so office hours do not hold them back), after
-//!    a warm-up reminder to every unit has filled the contacts cache.
+//! 3. lag from due to delivered, on the system clock, in a database holding
+//!    N open schedules whose next reminders are a week away: schedules
+//!    falling due at R per second (urgent, so office hours do not hold them
+//!    back), after a warm-up reminder to every unit has filled the contacts
+//!    cache.
 //!
 //! Run: `P06_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
 //! cargo bench -p p06-tests --bench notifications_scale`. Knobs (env):
@@ -775,6 +777,25 @@ async fn main() {
             .await
             .unwrap();
         let lag_store = SqlStore::connect(&lag_db).await.unwrap();
+        // The N open assignments are scheduled here too, their next
+        // reminders a week away: the producer works over a full schedule.
+        let week_ms = Utc::now().timestamp_millis() + 7 * 86_400_000;
+        let far = today_hn.checked_add_days(Days::new(30)).unwrap();
+        let loaded = load(&lag_store, n, |i| {
+            schedule(
+                format!("open{}", i / UNITS),
+                &units[i % UNITS],
+                far,
+                None,
+                week_ms,
+                false,
+            )
+        })
+        .await;
+        sqlx::query("ANALYZE")
+            .execute(&PgPool::connect(&lag_db).await.unwrap())
+            .await
+            .unwrap();
         let cfg = config(&stack, lag_db.clone(), |c| {
             c.tick_ms = tick;
             c.contacts_ttl_secs = ttl;
@@ -783,6 +804,10 @@ async fn main() {
         });
         println!(
             "\n[3] due -> delivered, system clock, urgent schedules (office hours do not apply): tick_ms {tick}, contacts_ttl_secs {ttl}, batch_size {dispatch_batch}, max_in_flight {max_in_flight}"
+        );
+        println!(
+            "    {n} open schedules loaded first, next reminders a week away: {}",
+            secs(loaded)
         );
         let before_replica = thread_cpu();
         let replica = Replica::start(cfg, free_addr(), Arc::new(p06_kit::SystemClock));

@@ -29,7 +29,15 @@ pub struct Endpoints {
 #[derive(Debug)]
 struct TtlCache<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, V)>>,
+    entries: Mutex<HashMap<String, Entry<V>>>,
+}
+
+/// A cached value, when it was fetched and whether a refresh is under way.
+#[derive(Debug)]
+struct Entry<V> {
+    fetched: Instant,
+    refreshing: Option<Instant>,
+    value: V,
 }
 
 /// What a cache holds for a key.
@@ -42,9 +50,9 @@ enum Cached<V> {
     Missing,
 }
 
-/// How many times its time to live a stale entry may still serve while it
-/// is being refreshed; older ones are fetched before use.
-const STALE_FACTOR: u32 = 10;
+/// How many times its time to live an entry may be old and still serve
+/// while it is refreshed; older ones are fetched before use.
+const STALE_FACTOR: u32 = 2;
 
 impl<V: Clone> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
@@ -58,15 +66,16 @@ impl<V: Clone> TtlCache<V> {
         self.lookup_at(key, Instant::now())
     }
 
+    /// Fresh, stale or missing by the age of the fetched value alone.
     fn lookup_at(&self, key: &str, now: Instant) -> Cached<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(key) {
-            Some((at, v)) => {
-                let age = now.saturating_duration_since(*at);
+            Some(e) => {
+                let age = now.saturating_duration_since(e.fetched);
                 if age < self.ttl {
-                    Cached::Fresh(v.clone())
+                    Cached::Fresh(e.value.clone())
                 } else if age < self.ttl * STALE_FACTOR {
-                    Cached::Stale(v.clone())
+                    Cached::Stale(e.value.clone())
                 } else {
                     Cached::Missing
                 }
@@ -91,12 +100,19 @@ impl<V: Clone> TtlCache<V> {
         if entries.len() > 100_000 {
             entries.clear();
         }
-        entries.insert(key.to_string(), (now, value));
+        entries.insert(
+            key.to_string(),
+            Entry {
+                fetched: now,
+                refreshing: None,
+                value,
+            },
+        );
     }
 
-    /// Marks a stale entry as being refreshed (its age restarts), so one
-    /// caller refreshes it while the others keep using it; `false` when
-    /// someone else already is.
+    /// Marks an entry as being refreshed, so one caller refreshes it while
+    /// the others keep using it; `false` when a refresh started less than a
+    /// time to live ago is still running.
     fn begin_refresh(&self, key: &str) -> bool {
         self.begin_refresh_at(key, Instant::now())
     }
@@ -104,11 +120,24 @@ impl<V: Clone> TtlCache<V> {
     fn begin_refresh_at(&self, key: &str, now: Instant) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get_mut(key) {
-            Some((at, _)) if now.saturating_duration_since(*at) >= self.ttl => {
-                *at = now;
-                true
+            Some(e) => {
+                let running = e
+                    .refreshing
+                    .is_some_and(|since| now.saturating_duration_since(since) < self.ttl);
+                if !running {
+                    e.refreshing = Some(now);
+                }
+                !running
             }
-            _ => false,
+            None => false,
+        }
+    }
+
+    /// A refresh failed: the next lookup may try again.
+    fn end_refresh(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = entries.get_mut(key) {
+            e.refreshing = None;
         }
     }
 
@@ -122,6 +151,9 @@ impl<V: Clone> TtlCache<V> {
 
 /// Contacts lookups a prefetch runs at once.
 const PREFETCH_CONCURRENCY: usize = 16;
+
+/// The longest a prefetch holds up a pass.
+const PREFETCH_DEADLINE: Duration = Duration::from_secs(2);
 
 /// One unit's contacts from localities; a unit without any has none.
 async fn fetch_endpoints(
@@ -207,6 +239,7 @@ impl Remote {
                         match fetch_endpoints(client, &unit).await {
                             Ok(e) => cache.put(&unit, e),
                             Err(status) => {
+                                cache.end_refresh(&unit);
                                 tracing::debug!(unit = %unit, error = %status.message(), "contacts refresh failed");
                             }
                         }
@@ -227,12 +260,18 @@ impl Remote {
     /// Failures are left for the per-unit lookup to report.
     pub async fn prefetch_endpoints(&self, units: Vec<String>) {
         let mut seen = std::collections::HashSet::new();
-        let mut missing: Vec<String> = units
+        let missing: Vec<String> = units
             .into_iter()
             .filter(|u| {
                 matches!(self.endpoints.lookup(u), Cached::Missing) && seen.insert(u.clone())
             })
             .collect();
+        // Bounded: the callers hold leases while they wait, and each unit
+        // is looked up again on its own when it is needed.
+        let _ = tokio::time::timeout(PREFETCH_DEADLINE, self.fetch_all(missing)).await;
+    }
+
+    async fn fetch_all(&self, mut missing: Vec<String>) {
         let mut running = tokio::task::JoinSet::new();
         loop {
             while running.len() < PREFETCH_CONCURRENCY {
@@ -361,12 +400,18 @@ mod tests {
         assert_eq!(state(&cache, later), Some((false, 1)));
         assert!(cache.begin_refresh_at("u", later));
         assert!(!cache.begin_refresh_at("u", later));
-        assert_eq!(state(&cache, later), Some((true, 1)));
+        assert_eq!(state(&cache, later), Some((false, 1)), "still stale");
+        // A failed refresh lets the next caller try again.
+        cache.end_refresh("u");
+        assert!(cache.begin_refresh_at("u", later));
+        // A refresh that never reports is retried after a time to live.
+        assert!(!cache.begin_refresh_at("u", later + ttl / 2));
+        assert!(cache.begin_refresh_at("u", later + ttl));
+        // However refreshes go, an old enough value is not served.
+        assert_eq!(state(&cache, t0 + ttl * STALE_FACTOR), None);
         // The refresh lands.
         cache.put_at("u", 2, later);
         assert_eq!(state(&cache, later), Some((true, 2)));
-        // Too old to serve at all: fetched before use.
-        assert_eq!(state(&cache, later + ttl * STALE_FACTOR), None);
         assert!(!cache.begin_refresh_at("missing", later));
     }
 }

@@ -17,7 +17,10 @@ use crate::{
 use p06_kit::Shutdown;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 use tokio::sync::{Semaphore, mpsc};
@@ -31,6 +34,8 @@ pub struct Dispatcher<S> {
     slots: Arc<Semaphore>,
     /// Free slots that make a finished send wake the claim loop.
     refill_at: usize,
+    /// Whether a finished send has woken the claim loop since its last pass.
+    refill_kicked: AtomicBool,
     results: mpsc::UnboundedSender<AttemptResult>,
 }
 
@@ -46,6 +51,7 @@ pub async fn run<S: NotificationStore>(
     let dispatcher = Arc::new(Dispatcher {
         slots: Arc::new(Semaphore::new(engine.config.max_in_flight.max(1))),
         refill_at: (engine.config.max_in_flight / 2).max(1),
+        refill_kicked: AtomicBool::new(false),
         engine: engine.clone(),
         webhook,
         email,
@@ -108,6 +114,7 @@ impl<S: NotificationStore> Dispatcher<S> {
     /// Claims and starts what fits; [`Pace::Again`] when it filled every
     /// free slot (more may be due).
     async fn pass(self: &Arc<Self>) -> Result<Pace, String> {
+        self.refill_kicked.store(false, Ordering::Release);
         let free = self.slots.available_permits();
         if free == 0 {
             return Ok(Pace::Idle(None));
@@ -143,9 +150,12 @@ impl<S: NotificationStore> Dispatcher<S> {
                 let result = d.attempt(c).await;
                 d.free_unit_slot(&unit);
                 drop(permit);
-                // Claim again once a good share of the slots is free: the
-                // pipeline stays full without a claim per finished send.
-                if d.slots.available_permits() >= d.refill_at {
+                // Claim again when half the slots have come free, once
+                // until the next pass: the pipeline stays full without a
+                // claim per finished send.
+                if d.slots.available_permits() >= d.refill_at
+                    && !d.refill_kicked.swap(true, Ordering::AcqRel)
+                {
                     d.engine.dispatch_kick.notify_one();
                 }
                 // A closed channel means shutdown: the lease expires and the

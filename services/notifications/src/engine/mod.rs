@@ -217,7 +217,7 @@ pub async fn run_loop<F, Fut>(
                 tokio::task::yield_now().await;
                 continue;
             }
-            Ok(Pace::Idle(soon)) => soon.map_or(tick, |d| d.clamp(MIN_WAIT, tick)),
+            Ok(Pace::Idle(soon)) => soon.map_or(tick, |d| d.max(MIN_WAIT).min(tick)),
             Err(error) => {
                 tracing::warn!(pass = name, %error, "pass failed; will retry");
                 tick

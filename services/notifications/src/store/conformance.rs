@@ -59,6 +59,7 @@ conformance!(
     acknowledge_once_within_the_unit,
     deliveries_lease_record_and_redrive,
     batched_text_round_trips_exactly,
+    two_results_for_one_delivery_keep_the_later,
     touch_schedules_by_scope,
     open_schedules_and_digests,
     policies_create_update_delete,
@@ -1264,6 +1265,63 @@ async fn batched_text_round_trips_exactly<S: NotificationStore>(store: &S) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A lease that ran out mid-attempt can put two results for one delivery
+/// in one ledger batch: the success of the same attempt number wins, and a
+/// later attempt wins over an earlier one, in whatever order they come.
+async fn two_results_for_one_delivery_keep_the_later<S: NotificationStore>(store: &S) {
+    let n = notification("n-twice", "u1", Kind::DueToday, "t1");
+    store
+        .produce(vec![(n, vec![Channel::Webhook])], 1_000)
+        .await
+        .unwrap();
+    let failed = attempt("n-twice", Channel::Webhook, 1, false, 2_000);
+    let delivered = attempt("n-twice", Channel::Webhook, 1, true, 2_100);
+    store
+        .record_attempts(&[
+            AttemptResult {
+                attempt: delivered.clone(),
+                state: DeliveryState::Delivered,
+                next_attempt_ms: 2_100,
+            },
+            AttemptResult {
+                attempt: failed,
+                state: DeliveryState::Pending,
+                next_attempt_ms: 9_000,
+            },
+        ])
+        .await
+        .unwrap();
+    let d = delivery(store, "n-twice", Channel::Webhook).await;
+    assert_eq!(
+        (d.state, d.delivered_ms),
+        (DeliveryState::Delivered, Some(2_100))
+    );
+
+    let n = notification("n-later", "u1", Kind::DueToday, "t2");
+    store
+        .produce(vec![(n, vec![Channel::Webhook])], 1_000)
+        .await
+        .unwrap();
+    store
+        .record_attempts(&[
+            AttemptResult {
+                attempt: attempt("n-later", Channel::Webhook, 2, false, 3_000),
+                state: DeliveryState::Pending,
+                next_attempt_ms: 8_000,
+            },
+            AttemptResult {
+                attempt: attempt("n-later", Channel::Webhook, 1, false, 2_000),
+                state: DeliveryState::Pending,
+                next_attempt_ms: 4_000,
+            },
+        ])
+        .await
+        .unwrap();
+    let d = delivery(store, "n-later", Channel::Webhook).await;
+    assert_eq!((d.attempts, d.next_attempt_ms), (2, 8_000));
+    assert_eq!(store.attempts("n-later").await.unwrap().len(), 2);
 }
 
 async fn delivery_pages_keep_every_channel<S: NotificationStore>(store: &S) {

@@ -348,9 +348,29 @@ impl SqlStore {
                 .collect::<Vec<_>>(),
         )
         .to_string();
+        // One change per delivery: two results for one delivery (a lease
+        // that ran out mid-attempt) leave the later attempt, a success
+        // before a failure of the same number.
+        let mut latest: std::collections::HashMap<(&str, &str), &AttemptResult> =
+            std::collections::HashMap::new();
+        for r in results {
+            let key = (
+                r.attempt.notification_id.as_str(),
+                r.attempt.channel.as_str(),
+            );
+            let rank = |r: &AttemptResult| (r.attempt.attempt, r.attempt.success);
+            latest
+                .entry(key)
+                .and_modify(|kept| {
+                    if rank(r) > rank(kept) {
+                        *kept = r;
+                    }
+                })
+                .or_insert(r);
+        }
         let changes = serde_json::Value::from(
-            results
-                .iter()
+            latest
+                .into_values()
                 .map(|r| {
                     let a = &r.attempt;
                     serde_json::json!([
