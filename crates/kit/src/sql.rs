@@ -179,6 +179,27 @@ pub fn json_rows(backend: Backend, param: usize, columns: &[(&str, JsonType)]) -
     }
 }
 
+/// `INSERT INTO table (columns…) SELECT columns… FROM (<json_rows>) …`
+/// followed by `tail` (an `ON CONFLICT` clause, `RETURNING` …): the rows of
+/// the JSON parameter `$1`, whose elements list the columns in order.
+pub fn json_insert(
+    backend: Backend,
+    table: &str,
+    columns: &[(&str, JsonType)],
+    tail: &str,
+) -> String {
+    let names = columns
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `WHERE TRUE` keeps SQLite from reading `ON CONFLICT` as a join clause.
+    format!(
+        "INSERT INTO {table} ({names}) SELECT {names} FROM ({}) AS v WHERE TRUE {tail}",
+        json_rows(backend, 1, columns)
+    )
+}
+
 /// A subquery over the strings of one bound JSON array parameter
 /// `$param`, for `x IN (<this>)` with a statement text that does not
 /// change with the list's length.
@@ -195,5 +216,22 @@ mod tests {
     fn placeholders_and_like() {
         assert_eq!(super::placeholders(3, 3), "$3, $4, $5");
         assert_eq!(super::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+
+    #[test]
+    fn json_insert_names_each_column_once_per_clause() {
+        use super::{Backend, JsonType, json_insert};
+        let cols = [("id", JsonType::Text), ("n", JsonType::BigInt)];
+        assert_eq!(
+            json_insert(Backend::Postgres, "t", &cols, "ON CONFLICT (id) DO NOTHING"),
+            "INSERT INTO t (id, n) SELECT id, n FROM (SELECT (e->>0)::text AS id, \
+             (e->>1)::bigint AS n FROM json_array_elements($1::json) AS e) AS v \
+             WHERE TRUE ON CONFLICT (id) DO NOTHING"
+        );
+        assert_eq!(
+            json_insert(Backend::Sqlite, "t", &cols, ""),
+            "INSERT INTO t (id, n) SELECT id, n FROM (SELECT json_extract(value, '$[0]') AS id, \
+             json_extract(value, '$[1]') AS n FROM json_each($1)) AS v WHERE TRUE "
+        );
     }
 }

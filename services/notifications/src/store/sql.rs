@@ -9,7 +9,7 @@ use p06_kit::{
     bind_values,
     db::DbError,
     on_pool,
-    sql::{JsonType, Pool, WritePool, json_list, json_rows},
+    sql::{JsonType, Pool, WritePool, json_insert, json_list, json_rows},
 };
 use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, migrate::Migrator};
 use std::str::FromStr;

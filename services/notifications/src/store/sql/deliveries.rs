@@ -97,9 +97,9 @@ pub(super) fn notification_json(n: &Notification) -> serde_json::Value {
 /// dedupe keys, returning the ids written.
 pub(super) fn insert_notifications_sql(backend: p06_kit::db::Backend) -> String {
     use JsonType::{BigInt, Int, Text};
-    let rows = json_rows(
+    json_insert(
         backend,
-        1,
+        "notifications",
         &[
             ("seq", BigInt),
             ("id", Text),
@@ -121,20 +121,16 @@ pub(super) fn insert_notifications_sql(backend: p06_kit::db::Backend) -> String 
             ("created_ms", BigInt),
             ("acked_ms", BigInt),
         ],
-    );
-    format!(
-        "INSERT INTO notifications ({NOTIFICATION_COLUMNS}) \
-         SELECT {NOTIFICATION_COLUMNS} FROM ({rows}) AS v WHERE TRUE \
-         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
 }
 
 /// Inserts pending deliveries from a JSON batch.
 pub(super) fn insert_deliveries_sql(backend: p06_kit::db::Backend) -> String {
     use JsonType::{BigInt, Text};
-    let rows = json_rows(
+    json_insert(
         backend,
-        1,
+        "deliveries",
         &[
             ("notification_id", Text),
             ("channel", Text),
@@ -144,13 +140,7 @@ pub(super) fn insert_deliveries_sql(backend: p06_kit::db::Backend) -> String {
             ("next_attempt_ms", BigInt),
             ("due_ms", BigInt),
         ],
-    );
-    format!(
-        "INSERT INTO deliveries (notification_id, channel, unit_id, seq, state, \
-         next_attempt_ms, due_ms) \
-         SELECT notification_id, channel, unit_id, seq, state, next_attempt_ms, due_ms \
-         FROM ({rows}) AS v WHERE TRUE \
-         ON CONFLICT (notification_id, channel) DO NOTHING"
+        "ON CONFLICT (notification_id, channel) DO NOTHING",
     )
 }
 pub(super) use insert_notifications;
@@ -288,26 +278,20 @@ impl SqlStore {
         }
         use JsonType::{BigInt, Bool, Int, Text};
         let backend = self.pool.backend();
-        let insert = format!(
-            "INSERT INTO attempts (notification_id, channel, attempt, success, \
-             response_code, error, latency_ms, at_ms) \
-             SELECT notification_id, channel, attempt, success, response_code, error, \
-             latency_ms, at_ms FROM ({}) AS v WHERE TRUE \
-             ON CONFLICT (notification_id, channel, attempt) DO NOTHING",
-            json_rows(
-                backend,
-                1,
-                &[
-                    ("notification_id", Text),
-                    ("channel", Text),
-                    ("attempt", Int),
-                    ("success", Bool),
-                    ("response_code", Int),
-                    ("error", Text),
-                    ("latency_ms", BigInt),
-                    ("at_ms", BigInt),
-                ]
-            )
+        let insert = json_insert(
+            backend,
+            "attempts",
+            &[
+                ("notification_id", Text),
+                ("channel", Text),
+                ("attempt", Int),
+                ("success", Bool),
+                ("response_code", Int),
+                ("error", Text),
+                ("latency_ms", BigInt),
+                ("at_ms", BigInt),
+            ],
+            "ON CONFLICT (notification_id, channel, attempt) DO NOTHING",
         );
         let update = format!(
             "UPDATE deliveries SET state = v.state, attempts = v.attempt, \
