@@ -70,18 +70,28 @@ impl<V: Clone> TtlCache<V> {
     fn lookup_at(&self, key: &str, now: Instant) -> Cached<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(key) {
-            Some(e) => {
-                let age = now.saturating_duration_since(e.fetched);
-                if age < self.ttl {
+            Some(e) if self.usable(e, now) => {
+                if now.saturating_duration_since(e.fetched) < self.ttl {
                     Cached::Fresh(e.value.clone())
-                } else if age < self.ttl * STALE_FACTOR {
-                    Cached::Stale(e.value.clone())
                 } else {
-                    Cached::Missing
+                    Cached::Stale(e.value.clone())
                 }
             }
-            None => Cached::Missing,
+            _ => Cached::Missing,
         }
+    }
+
+    /// Whether an entry is young enough to serve, fresh or stale.
+    fn usable(&self, e: &Entry<V>, now: Instant) -> bool {
+        now.saturating_duration_since(e.fetched) < self.ttl * STALE_FACTOR
+    }
+
+    /// [`Cached::Missing`] without copying a value that is there.
+    fn is_missing(&self, key: &str) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        !entries
+            .get(key)
+            .is_some_and(|e| self.usable(e, Instant::now()))
     }
 
     fn get(&self, key: &str) -> Option<V> {
@@ -262,9 +272,7 @@ impl Remote {
         let mut seen = std::collections::HashSet::new();
         let missing: Vec<String> = units
             .into_iter()
-            .filter(|u| {
-                matches!(self.endpoints.lookup(u), Cached::Missing) && seen.insert(u.clone())
-            })
+            .filter(|u| self.endpoints.is_missing(u) && seen.insert(u.clone()))
             .collect();
         // Bounded: the callers hold leases while they wait, and each unit
         // is looked up again on its own when it is needed.
@@ -409,6 +417,7 @@ mod tests {
         assert!(cache.begin_refresh_at("u", later + ttl));
         // However refreshes go, an old enough value is not served.
         assert_eq!(state(&cache, t0 + ttl * STALE_FACTOR), None);
+        assert!(!cache.is_missing("u") && cache.is_missing("missing"));
         // The refresh lands.
         cache.put_at("u", 2, later);
         assert_eq!(state(&cache, later), Some((true, 2)));
