@@ -392,6 +392,31 @@ async fn load(store: &SqlStore, n: usize, make: impl Fn(usize) -> Schedule) -> D
     started.elapsed()
 }
 
+/// Loads `n` open assignments task-major (`{prefix}0` for every unit, then
+/// `{prefix}1`, …), so neighbours in the queue belong to different units;
+/// each with `deadline`, ladder position `last`, next reminder at `due_ms`.
+async fn load_task_major(
+    store: &SqlStore,
+    units: &[String],
+    n: usize,
+    prefix: &str,
+    deadline: NaiveDate,
+    last: Option<StepKey>,
+    due_ms: i64,
+) -> Duration {
+    load(store, n, |i| {
+        schedule(
+            format!("{prefix}{}", i / UNITS),
+            &units[i % UNITS],
+            deadline,
+            last,
+            due_ms,
+            false,
+        )
+    })
+    .await
+}
+
 async fn counter(pool: &PgPool, sql: &str) -> u64 {
     u64::try_from(scalar(pool, sql).await).unwrap_or(0)
 }
@@ -606,17 +631,7 @@ async fn main() {
         date: today.pred_opt().unwrap(),
         rank: Kind::DueSoon.rank(),
     });
-    let loaded = load(&store, n, |i| {
-        schedule(
-            format!("t{}", i / UNITS),
-            &units[i % UNITS],
-            today,
-            last,
-            now_ms - 60_000,
-            false,
-        )
-    })
-    .await;
+    let loaded = load_task_major(&store, &units, n, "t", today, last, now_ms - 60_000).await;
     sqlx::query("ANALYZE").execute(&pool).await.unwrap();
     println!(
         "loaded {n} schedules (deadline = today, all due) with insert_schedules: {}",
@@ -781,17 +796,7 @@ async fn main() {
         // reminders a week away: the producer works over a full schedule.
         let week_ms = Utc::now().timestamp_millis() + 7 * 86_400_000;
         let far = today_hn.checked_add_days(Days::new(30)).unwrap();
-        let loaded = load(&lag_store, n, |i| {
-            schedule(
-                format!("open{}", i / UNITS),
-                &units[i % UNITS],
-                far,
-                None,
-                week_ms,
-                false,
-            )
-        })
-        .await;
+        let loaded = load_task_major(&lag_store, &units, n, "open", far, None, week_ms).await;
         sqlx::query("ANALYZE")
             .execute(&PgPool::connect(&lag_db).await.unwrap())
             .await

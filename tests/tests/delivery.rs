@@ -54,6 +54,23 @@ async fn deliveries(client: &mut Notifications, parent: &str, filter: &str) -> V
         .deliveries
 }
 
+/// Waits until `parent` has exactly one delivery in dead letter and returns it.
+async fn the_dead_letter(client: &mut Notifications, parent: &str) -> pb::Delivery {
+    eventually("a dead letter", || {
+        let mut c = client.clone();
+        async move {
+            deliveries(&mut c, parent, "state = DEAD_LETTER")
+                .await
+                .len()
+                == 1
+        }
+    })
+    .await;
+    deliveries(client, parent, "state = DEAD_LETTER")
+        .await
+        .remove(0)
+}
+
 fn advance(clock: &ManualClock, by: chrono::Duration) {
     clock.set(p06_kit::Clock::now(clock) + by);
 }
@@ -180,19 +197,7 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
     );
 
     // The other endpoint is in dead letter after four attempts.
-    eventually("a dead letter", || {
-        let mut c = coord.clone();
-        async move {
-            deliveries(&mut c, "units/-", "state = DEAD_LETTER")
-                .await
-                .len()
-                == 1
-        }
-    })
-    .await;
-    let dl = deliveries(&mut coord, "units/-", "state = DEAD_LETTER")
-        .await
-        .remove(0);
+    let dl = the_dead_letter(&mut coord, "units/-").await;
     assert!(
         dl.name.starts_with("units/p79/notifications/"),
         "{}",
@@ -528,19 +533,7 @@ async fn webhooks_go_only_to_allowed_hosts() {
     assign(&mut tasks, &d, "Việc", "2025-03-03", &["p01"]).await;
     let key = unit_key(&stack, "p01").await;
     let mut client = stack.notifications(&key).await;
-    eventually("a dead letter", || {
-        let mut c = client.clone();
-        async move {
-            deliveries(&mut c, "units/p01", "state = DEAD_LETTER")
-                .await
-                .len()
-                == 1
-        }
-    })
-    .await;
-    let dl = deliveries(&mut client, "units/p01", "state = DEAD_LETTER")
-        .await
-        .remove(0);
+    let dl = the_dead_letter(&mut client, "units/p01").await;
     assert!(dl.last_error.contains("allow-list"), "{}", dl.last_error);
     assert_eq!(
         receiver.served(),
