@@ -1,8 +1,8 @@
 //! Reminders through the gateway with a manual clock: the default ladder
-//! across Tết 2025 and its escalation, completion stopping it,
-//! acknowledgement, an approved extension, a merger moving reminders to the
-//! successor, the resumable stream, who may read what, policies, digests
-//! and recurring duties.
+//! across Tết 2025 and its escalation, completion and cancellation stopping
+//! it, acknowledgement, an approved extension, a merger moving reminders to
+//! the successor, the resumable stream, time windows, who may read what,
+//! policies, digests and recurring duties.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,10 +66,40 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
             n.due_time.as_ref().unwrap().seconds,
             at(y, m, dd, 8, 0).timestamp()
         );
+        assert!(
+            n.create_time.as_ref().unwrap().seconds >= at(y, m, dd, 8, 0).timestamp(),
+            "not produced before office hours on {y}-{m}-{dd}"
+        );
         assert!(n.text_vi.contains("12/TB-VPCP"), "{}", n.text_vi);
         assert!(n.text_vi.contains("05/02/2025"), "{}", n.text_vi);
         assert!(!n.text_en.is_empty());
     }
+    // A time window picks them by due or creation time (Hà Nội offsets).
+    let from_deadline = list(
+        &mut client,
+        "units/p01",
+        "due_time >= \"2025-02-05T00:00:00+07:00\"",
+    )
+    .await;
+    assert_eq!(from_deadline.len(), 3, "DUE_TODAY and two OVERDUE");
+    let before_tet_end = list(
+        &mut client,
+        "units/p01",
+        "create_time < \"2025-02-03T00:00:00+07:00\" AND kind = DUE_SOON",
+    )
+    .await;
+    assert_eq!(before_tet_end.len(), 1, "only the DUE_SOON of 22/01");
+    assert_eq!(before_tet_end[0].working_days_left, 5);
+    let bad = client
+        .list_notifications(pb::ListNotificationsRequest {
+            parent: "units/p01".into(),
+            filter: "due_time >= \"5 Feb\"".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(field(&bad), "filter");
     // The first DUE_SOON reads the way the monthly reviews write.
     let first = list(&mut client, "units/p01", "kind = DUE_SOON").await;
     assert_eq!(first.len(), 2);
@@ -128,8 +158,63 @@ async fn ladder_walks_across_tet_then_escalates_and_stops_on_completion() {
     );
 }
 
-/// Acknowledging an OVERDUE stops its repeats (the escalation still comes);
-/// an approved extension restarts the ladder on the new deadline.
+/// Cancelling an assignment cancels the reminders it was still owed.
+#[tokio::test]
+async fn cancelling_an_assignment_stops_its_reminders() {
+    // Monday 03/03/2025; both deadlines are Wednesday 05/03, so each
+    // DUE_SOON (2 working days before) is due at once.
+    let clock = clock_at(2025, 3, 3);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let d = directive(&mut tasks, "30/TB-VPCP", "2025-03-03").await;
+    let a = assign(&mut tasks, &d, "Huỷ bỏ", "2025-03-05", &["p31"]).await;
+    let key = unit_key(&stack, "p31").await;
+    let mut client = stack.notifications(&key).await;
+    let mut inbox = Inbox::open(&mut client, "p31", 0).await;
+    let (n, _) = inbox.reminder_for(&a[0]).await;
+    assert_eq!(kind(&n), Kind::DueSoon);
+    tasks
+        .cancel_assignment(tpb::CancelAssignmentRequest {
+            name: a[0].clone(),
+            reason: "không còn phù hợp".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A task created after the cancellation is applied after it from the
+    // feed; its reminders on 05/03 and 07/03 prove those passes ran.
+    let s = assign(&mut tasks, &d, "Đối chứng", "2025-03-05", &["p31"]).await;
+    let mut seen = vec![inbox.reminder_for(&s[0]).await];
+    clock.set(at(2025, 3, 5, 9, 0));
+    seen.push(inbox.reminder_for(&s[0]).await);
+    clock.set(at(2025, 3, 7, 9, 0));
+    seen.push(inbox.reminder_for(&s[0]).await);
+    let kinds: Vec<Kind> = seen.iter().map(|(n, _)| kind(n)).collect();
+    assert_eq!(kinds, [Kind::DueSoon, Kind::DueToday, Kind::Overdue]);
+    assert!(
+        seen.iter().all(|(_, others)| others.is_empty()),
+        "nothing for the cancelled assignment: {:?}",
+        seen.iter()
+            .flat_map(|(_, o)| o)
+            .map(|o| &o.assignment)
+            .collect::<Vec<_>>()
+    );
+    let after = list(
+        &mut client,
+        "units/p31",
+        &format!("assignment = \"{}\"", a[0]),
+    )
+    .await;
+    assert_eq!(
+        after.len(),
+        1,
+        "only the DUE_SOON sent before the cancellation"
+    );
+}
+
+/// Acknowledging an OVERDUE stops its repeats (the escalation still comes)
+/// until the assignment changes; an approved extension restarts the ladder
+/// on the new deadline, OVERDUE included.
 #[tokio::test]
 async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
     let clock = clock_at(2024, 7, 1);
@@ -144,13 +229,17 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
         &["p79"],
     )
     .await;
+    let a = a[0].clone();
     let key = unit_key(&stack, "p79").await;
     let mut client = stack.notifications(&key).await;
     let mut inbox = Inbox::open(&mut client, "p79", 0).await;
+    let wg_key = unit_key(&stack, "wg06").await;
+    let mut wg_client = stack.notifications(&wg_key).await;
+    let mut wg_inbox = Inbox::open(&mut wg_client, "wg06", 0).await;
 
     // 2024-07-10 is a Wednesday: OVERDUE on 12/07 (2 working days).
     clock.set(at(2024, 7, 12, 10, 0));
-    let n = inbox.reminder().await;
+    let (n, _) = inbox.reminder_for(&a).await;
     assert_eq!(kind(&n), Kind::Overdue);
     let acked = client
         .acknowledge_notification(pb::AcknowledgeNotificationRequest {
@@ -163,11 +252,51 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
     let unread = list(&mut client, "units/p79", "unread = true").await;
     assert!(unread.iter().all(|u| u.name != n.name));
 
+    // A second assignment of the unit, due Tuesday 16/07, whose own
+    // reminders prove that the passes of 16/07 and 18/07 ran: those are the
+    // days the acknowledged OVERDUE would have repeated (4 and 6 working
+    // days late). Its DUE_SOON (2 days before) is due at once.
+    let s = assign(&mut tasks, &d, "Đối chứng", "2024-07-16", &["p79"]).await;
+    let s = s[0].clone();
+    let overdue_of_a = |others: &[pb::Notification]| {
+        others
+            .iter()
+            .filter(|o| o.assignment == a && kind(o) == Kind::Overdue)
+            .count()
+    };
+    let (n, others) = inbox.reminder_for(&s).await;
+    assert_eq!(kind(&n), Kind::DueSoon);
+    assert_eq!(overdue_of_a(&others), 0);
+    clock.set(at(2024, 7, 16, 10, 0));
+    let (n, others) = inbox.reminder_for(&s).await;
+    assert_eq!(kind(&n), Kind::DueToday);
+    assert_eq!(overdue_of_a(&others), 0, "not repeated on 16/07");
+    // Five working days late (17/07) the Working Group still hears of it.
+    clock.set(at(2024, 7, 17, 10, 0));
+    let (e, _) = wg_inbox.reminder_for(&a).await;
+    assert_eq!(kind(&e), Kind::Escalation);
+    assert_eq!(e.working_days_overdue, 5);
+    clock.set(at(2024, 7, 18, 10, 0));
+    let (n, others) = inbox.reminder_for(&s).await;
+    assert_eq!(kind(&n), Kind::Overdue);
+    assert_eq!(overdue_of_a(&others), 0, "not repeated on 18/07");
+    let overdue = list(
+        &mut client,
+        "units/p79",
+        &format!("kind = OVERDUE AND assignment = \"{a}\""),
+    )
+    .await;
+    assert_eq!(
+        overdue.len(),
+        1,
+        "the acknowledged OVERDUE was not repeated"
+    );
+
     // The extension: requested by the unit, approved by the coordinator.
     let mut unit_tasks = stack.tasks(&key).await;
     let ext = unit_tasks
         .request_extension(tpb::RequestExtensionRequest {
-            parent: a[0].clone(),
+            parent: a.clone(),
             requested_deadline: "2024-08-30".into(),
             reason: "chờ hạ tầng".into(),
             ..Default::default()
@@ -175,9 +304,6 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
         .await
         .unwrap()
         .into_inner();
-    // 16/07 would be the next OVERDUE; acknowledged, it is not repeated.
-    // Before the approval lands, nothing comes: the next message is the
-    // new ladder's first step.
     tasks
         .decide_extension(tpb::DecideExtensionRequest {
             name: ext.name.clone(),
@@ -186,19 +312,26 @@ async fn acknowledge_stops_repeats_and_an_extension_restarts_the_ladder() {
         })
         .await
         .unwrap();
-    // 30/08/2024 is a Friday; 5 working days before it (02/09 and 03/09 are
-    // National Day holidays, after it) is 23/08.
-    clock.set(at(2024, 8, 23, 9, 0));
-    let n = inbox.reminder().await;
-    assert_eq!(kind(&n), Kind::DueSoon);
-    assert_eq!(n.deadline, "2024-08-30");
-    assert_eq!(n.working_days_left, 5);
-    let overdue = list(&mut client, "units/p79", "kind = OVERDUE").await;
-    assert_eq!(
-        overdue.len(),
-        1,
-        "the acknowledged OVERDUE was not repeated"
-    );
+    // 30/08/2024 is a Friday; 5 working days before it is 23/08, 2 before
+    // it 28/08. National Day (31/08 to 03/09) follows it, so the second
+    // working day late is Thursday 05/09.
+    let walk = [
+        ((2024, 8, 23), Kind::DueSoon, 5, 0),
+        ((2024, 8, 28), Kind::DueSoon, 2, 0),
+        ((2024, 8, 30), Kind::DueToday, 0, 0),
+        ((2024, 9, 5), Kind::Overdue, 0, 2),
+    ];
+    for ((y, m, dd), want, left, late) in walk {
+        clock.set(at(y, m, dd, 9, 0));
+        let (n, _) = inbox.reminder_for(&a).await;
+        assert_eq!(kind(&n), want, "on {y}-{m}-{dd}");
+        assert_eq!(n.deadline, "2024-08-30");
+        assert_eq!(
+            (n.working_days_left, n.working_days_overdue),
+            (left, late),
+            "on {y}-{m}-{dd}: the change lifted the acknowledgement"
+        );
+    }
 }
 
 /// Hà Giang merges into Tuyên Quang (units/p08-2025) on 2025-07-01: after
@@ -230,9 +363,18 @@ async fn after_a_merger_the_successor_receives_the_reminders() {
         .unwrap()
         .into_inner();
     assert!(!moved.moves.is_empty());
+    // A task for the successor created after the move, due Friday 04/07
+    // (its DUE_SOON is due at once): once it arrives, the move has been
+    // applied from the feed.
+    let later = directive(&mut tasks, "90/TB-VPCP", "2025-07-02").await;
+    let s = assign(&mut tasks, &later, "Đối chứng", "2025-07-04", &["p08-2025"]).await;
+    inbox.reminder_for(&s[0]).await;
     // 5 working days before Tuesday 15/07 is Tuesday 08/07.
     clock.set(at(2025, 7, 8, 9, 0));
-    let n = inbox.reminder().await;
+    let mut n = inbox.reminder().await;
+    while n.assignment == s[0] {
+        n = inbox.reminder().await;
+    }
     assert_eq!(kind(&n), Kind::DueSoon);
     assert_eq!(n.unit, "units/p08-2025");
     assert!(
@@ -240,6 +382,9 @@ async fn after_a_merger_the_successor_receives_the_reminders() {
         "{}",
         n.assignment
     );
+    // The merged unit hears nothing more.
+    let mut admin = stack.notifications(&stack.admin_key).await;
+    assert!(list(&mut admin, "units/p02", "").await.is_empty());
 }
 
 /// A subscriber that disconnects and resumes from its last cursor sees
@@ -361,6 +506,21 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
         .subscribe(pb::SubscribeRequest {
             unit: "units/p48".into(),
             after_cursor: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = stranger
+        .list_deliveries(pb::ListDeliveriesRequest {
+            parent: "units/p48".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = stranger
+        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
+            parent: n.name.clone(),
         })
         .await
         .unwrap_err();
@@ -592,6 +752,11 @@ async fn monthly_digest_and_period_report_reminders() {
         }
     }
     let digest = digest.unwrap();
+    assert_eq!(
+        digest.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 27, 9, 0).timestamp(),
+        "produced on 27/03, not on 20/03"
+    );
     assert_eq!(digest.digest_items.len(), 2);
     assert_eq!(digest.working_days_overdue, 1);
     assert!(digest.text_vi.contains('2'), "{}", digest.text_vi);
@@ -655,5 +820,10 @@ async fn office_hours_hold_reminders_unless_the_policy_is_urgent() {
     assert_eq!(
         n.assignment, held[0],
         "the held reminder goes out when offices open"
+    );
+    assert_eq!(
+        n.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 4, 8, 0).timestamp(),
+        "produced when offices opened, not the evening before"
     );
 }

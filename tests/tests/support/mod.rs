@@ -142,6 +142,22 @@ impl Inbox {
         }
     }
 
+    /// The next reminder for `assignment`, with the reminders for other
+    /// assignments that came before it.
+    pub async fn reminder_for(
+        &mut self,
+        assignment: &str,
+    ) -> (pb::Notification, Vec<pb::Notification>) {
+        let mut others = Vec::new();
+        loop {
+            let n = self.reminder().await;
+            if n.assignment == assignment {
+                return (n, others);
+            }
+            others.push(n);
+        }
+    }
+
     /// The next notification (fails the test after [`PROMPT`]).
     pub async fn next(&mut self) -> pb::Notification {
         tokio::time::timeout(PROMPT, self.stream.message())
