@@ -23,7 +23,7 @@
 
 use chrono::{Datelike, NaiveDate, Timelike as _};
 use p06_kit::{
-    Clock as _,
+    Clock,
     calendar::{Calendar, CalendarDay, DayKind},
     client::{InternalChannel, internal},
 };
@@ -134,11 +134,13 @@ fn directive(
     }
 }
 
-/// Loads the demo data into the stack's tasks service.
+/// Loads the demo data into the stack's tasks service; `clock` (the
+/// stack's) dates the tasks that fall due around today.
 pub async fn load(
     tasks_addr: SocketAddr,
     localities_addr: SocketAddr,
     token: &str,
+    clock: &dyn Clock,
 ) -> anyhow::Result<Loaded> {
     let mut tasks = TasksClient::new(internal(&format!("http://{tasks_addr}"), token)?);
     let mut localities =
@@ -256,7 +258,7 @@ pub async fn load(
             ));
         }
     }
-    let reminders = reminder_tasks(&mut tasks, &decision.name).await?;
+    let reminders = reminder_tasks(&mut tasks, &decision.name, clock).await?;
     Ok(Loaded {
         directives: 2,
         assignments: reports.assignments.len() + plan.assignments.len(),
@@ -310,10 +312,9 @@ fn deadline(cal: &Calendar, first: NaiveDate, due: Due) -> anyhow::Result<NaiveD
 async fn reminder_tasks(
     tasks: &mut TasksClient<InternalChannel>,
     parent: &str,
+    clock: &dyn Clock,
 ) -> anyhow::Result<usize> {
-    let now = p06_kit::SystemClock
-        .now()
-        .with_timezone(&p06_kit::clock::vietnam_offset());
+    let now = clock.now().with_timezone(&p06_kit::clock::vietnam_offset());
     // After office hours today's reminders could only go out tomorrow.
     let today = if now.hour() >= OFFICE_END_HOUR {
         now.date_naive() + chrono::Days::new(1)

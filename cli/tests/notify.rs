@@ -2,8 +2,9 @@
 //! reminder printed live by `tail`, listed, acknowledged; `tail` riding out
 //! a restart of the stack and resuming from its cursor (nothing missed,
 //! nothing twice); `--after`; a policy with a bad rule refused with the
-//! rule named. The stack runs in-process with a [`ManualClock`]; the
-//! commands are the real `p06` binary. No sleeps: the test waits on lines.
+//! rule named; the demo data's reminders flowing at once. The stack runs
+//! in-process with a [`ManualClock`]; the commands are the real `p06`
+//! binary. No sleeps: the tests wait on lines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -338,4 +339,58 @@ fn tail_list_ack_resume_and_policies() {
             && String::from_utf8_lossy(&denied.stderr).contains("PermissionDenied")
     );
     rt.block_on(stack.stop()).unwrap();
+}
+
+/// Reads `tail` until a line holds every part of one of `wanted`, each
+/// found once; fails after 60 lines or a quiet minute.
+fn tail_until(tail: &Tail, mut wanted: Vec<[&str; 2]>) {
+    for _ in 0..60 {
+        if wanted.is_empty() {
+            return;
+        }
+        let line = tail.line();
+        wanted.retain(|parts| !parts.iter().all(|p| line.contains(p)));
+    }
+    panic!("tail never printed {wanted:?}");
+}
+
+/// What `p06 up --demo` loads sends reminders at once in office hours:
+/// Hà Nội gets an OVERDUE, a DUE_TODAY and a DUE_SOON, and the Working
+/// Group an ESCALATION for the task five working days late.
+#[test]
+fn the_demo_sends_reminders_at_once_in_office_hours() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Tuesday 2025-06-10, 10:00 in Hà Nội.
+    let clock = ManualClock::new(at(2025, 6, 10, 10, 0));
+    let stack = start(&rt, dir.path(), &clock, None);
+    let gateway = stack.gateway_url();
+    let admin = stack.bootstrap_key.clone().unwrap();
+    let hanoi = Tail::spawn(&gateway, &admin, &["--unit", "p01"]);
+    let working_group = Tail::spawn(&gateway, &admin, &["--unit", "wg06"]);
+    let loaded = rt
+        .block_on(p06::demo::load(
+            stack.tasks_addr,
+            stack.localities_addr,
+            &stack.internal_token,
+            &clock,
+        ))
+        .unwrap();
+    assert_eq!(loaded.reminders, 9, "{loaded:?}");
+    tail_until(
+        &hanoi,
+        vec![
+            ["OVERDUE", "sổ sức khỏe điện tử"],
+            ["DUE_TODAY", "Kết nối Cổng dịch vụ công"],
+            ["DUE_SOON", "kích hoạt tài khoản định danh"],
+        ],
+    );
+    tail_until(
+        &working_group,
+        vec![["ESCALATION", "Làm sạch dữ liệu hộ tịch"]],
+    );
 }

@@ -47,13 +47,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let notifications = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    let clock: p06_kit::clock::SharedClock = Arc::new(p06_kit::SystemClock);
     let options = StackOptions {
         gateway,
         localities,
         tasks,
         notifications: Notifications::InProcess(notifications),
         databases: Databases::sqlite_in(&args.data_dir)?,
-        clock: Arc::new(p06_kit::SystemClock),
+        clock: clock.clone(),
         gateway_config: config.gateway,
         notifications_config: config.notifications,
     };
@@ -63,6 +64,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             stack.tasks_addr,
             stack.localities_addr,
             &stack.internal_token,
+            clock.as_ref(),
         )
         .await
         .context("demo data")?;
