@@ -2,7 +2,7 @@
 //! across Tết 2025 and its escalation, completion and cancellation stopping
 //! it, acknowledgement, an approved extension, a merger moving reminders to
 //! the successor, the resumable stream, time windows, who may read what,
-//! policies, digests and recurring duties.
+//! directive and task-group policies, digests and recurring duties.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -644,6 +644,14 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
+    let stale = coord
+        .delete_policy(pb::DeletePolicyRequest {
+            name: created.name.clone(),
+            etag: created.etag.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
     coord
         .delete_policy(pb::DeletePolicyRequest {
             name: created.name.clone(),
@@ -688,7 +696,7 @@ async fn a_directive_policy_changes_when_reminders_go_out() {
         .await
         .unwrap();
     // Friday 14/03: three working days before is Tuesday 11/03.
-    assign(&mut tasks, &d, "Nhiệm vụ", "2025-03-14", &["p22"]).await;
+    let a = assign(&mut tasks, &d, "Nhiệm vụ", "2025-03-14", &["p22"]).await;
     let key = unit_key(&stack, "p22").await;
     let mut client = stack.notifications(&key).await;
     let mut inbox = Inbox::open(&mut client, "p22", 0).await;
@@ -713,6 +721,86 @@ async fn a_directive_policy_changes_when_reminders_go_out() {
         (kind(&n), n.assignment.as_str()),
         (Kind::DueToday, b[0].as_str())
     );
+    let sent = list(
+        &mut client,
+        "units/p22",
+        &format!("assignment = \"{}\"", a[0]),
+    )
+    .await;
+    assert_eq!(sent.len(), 1, "no DUE_TODAY from the default ladder");
+}
+
+/// A task group's policy governs that group's assignments, except under a
+/// directive with a policy of its own.
+#[tokio::test]
+async fn a_task_group_policy_applies_unless_the_directive_has_its_own() {
+    let clock = clock_at(2025, 3, 3);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let plain = directive(&mut tasks, "24/TB-VPCP", "2025-03-03").await;
+    let own = directive(&mut tasks, "25/TB-VPCP", "2025-03-03").await;
+    let coordinator = stack
+        .key_for(
+            "units/m-government-office",
+            p06_proto::gateway::v1::Role::Coordinator,
+        )
+        .await;
+    let mut coord = stack.notifications(&coordinator).await;
+    let due_soon = |days: i32| pb::ReminderRule {
+        kind: Kind::DueSoon as i32,
+        working_days: days,
+        repeat_every_working_days: 0,
+    };
+    for (directive, group, days) in [
+        (String::new(), tpb::TaskGroup::Infrastructure as i32, 4),
+        (own.clone(), 0, 3),
+    ] {
+        coord
+            .create_policy(pb::CreatePolicyRequest {
+                policy: Some(pb::Policy {
+                    directive,
+                    group,
+                    rules: vec![due_soon(days)],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let infrastructure = |title: &str| tpb::Task {
+        title: title.into(),
+        group: tpb::TaskGroup::Infrastructure as i32,
+        deadline: Some(tpb::DeadlineRule {
+            rule: Some(tpb::deadline_rule::Rule::Date("2025-03-14".into())),
+        }),
+        ..Default::default()
+    };
+    // Both due Friday 14/03; a third task on the default ladder, due 17/03,
+    // proves the passes of 13/03 and 17/03 ran.
+    let by_group = create(&mut tasks, &plain, infrastructure("Theo nhóm"), &["p22"]).await;
+    let by_directive = create(&mut tasks, &own, infrastructure("Theo văn bản"), &["p22"]).await;
+    let sentinel = assign(&mut tasks, &plain, "Đối chứng", "2025-03-17", &["p22"]).await;
+    let key = unit_key(&stack, "p22").await;
+    let mut client = stack.notifications(&key).await;
+    let mut inbox = Inbox::open(&mut client, "p22", 0).await;
+    // Four working days before 14/03 is Monday 10/03; three is 11/03.
+    clock.set(at(2025, 3, 10, 9, 0));
+    let (n, _) = inbox.reminder_for(&by_group[0]).await;
+    assert_eq!((kind(&n), n.working_days_left), (Kind::DueSoon, 4));
+    clock.set(at(2025, 3, 11, 9, 0));
+    let (n, _) = inbox.reminder_for(&by_directive[0]).await;
+    assert_eq!((kind(&n), n.working_days_left), (Kind::DueSoon, 3));
+    for date in [(2025, 3, 13), (2025, 3, 17)] {
+        clock.set(at(date.0, date.1, date.2, 9, 0));
+        inbox.reminder_for(&sentinel[0]).await;
+    }
+    // The default ladder would have added a DUE_SOON on 12/03 and a
+    // DUE_TODAY on 14/03 to each.
+    for a in [&by_group[0], &by_directive[0]] {
+        let sent = list(&mut client, "units/p22", &format!("assignment = \"{a}\"")).await;
+        assert_eq!(sent.len(), 1, "only the policy's one reminder for {a}");
+    }
 }
 
 /// Two working days before the review meeting (by default the last working
@@ -738,19 +826,26 @@ async fn monthly_digest_and_period_report_reminders() {
     // Start the stream after the March 10 reminders of the first task.
     clock.set(at(2025, 3, 20, 9, 0));
     let mut inbox = Inbox::open(&mut client, "p40", 0).await;
-    let mut kinds = Vec::new();
     // The last working day of March 2025 is Monday 31/03: the digest goes
     // out on Thursday 27/03, the period reminder (2 working days before
     // 31/03) the same day.
     clock.set(at(2025, 3, 27, 9, 0));
-    let mut digest = None;
-    while digest.is_none() {
+    let (mut digest, mut period) = (None, None);
+    while digest.is_none() || period.is_none() {
         let n = inbox.next().await;
-        kinds.push(kind(&n));
-        if kind(&n) == Kind::Digest {
-            digest = Some(n);
+        match kind(&n) {
+            Kind::Digest => digest = Some(n),
+            Kind::PeriodReportDue => period = Some(n),
+            _ => {}
         }
     }
+    let period = period.unwrap();
+    assert_eq!(period.deadline, "2025-03-31");
+    assert_eq!(period.working_days_left, 2);
+    assert_eq!(
+        period.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 27, 9, 0).timestamp()
+    );
     let digest = digest.unwrap();
     assert_eq!(
         digest.create_time.as_ref().unwrap().seconds,
@@ -760,15 +855,6 @@ async fn monthly_digest_and_period_report_reminders() {
     assert_eq!(digest.digest_items.len(), 2);
     assert_eq!(digest.working_days_overdue, 1);
     assert!(digest.text_vi.contains('2'), "{}", digest.text_vi);
-    if !kinds.contains(&Kind::PeriodReportDue) {
-        loop {
-            let n = inbox.next().await;
-            if kind(&n) == Kind::PeriodReportDue {
-                assert_eq!(n.deadline, "2025-03-31");
-                break;
-            }
-        }
-    }
 }
 
 /// Outside office hours only an urgent policy's reminders go out; the
