@@ -316,6 +316,33 @@ async fn email_is_sent_over_smtp() {
         "{:?}",
         mail.message_id()
     );
+    // The ledger records the attempt as an accepted e-mail, readable by
+    // the unit itself.
+    let attempts = |c: &mut Notifications| {
+        let mut c = c.clone();
+        let name = n.name.clone();
+        async move {
+            c.list_delivery_attempts(pb::ListDeliveryAttemptsRequest { parent: name })
+                .await
+                .unwrap()
+                .into_inner()
+                .attempts
+        }
+    };
+    eventually("the e-mail attempt in the ledger", || {
+        let ledger = attempts(&mut client);
+        async move { !ledger.await.is_empty() }
+    })
+    .await;
+    let ledger = attempts(&mut client).await;
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    let a = &ledger[0];
+    assert_eq!(
+        (a.channel, a.attempt, a.success, a.response_code),
+        (pb::Channel::Email as i32, 1, true, 250),
+        "{a:?}"
+    );
+    assert!(a.time.is_some() && a.error.is_empty(), "{a:?}");
 }
 
 /// Reserves a loopback address for a replica the test starts later.
