@@ -34,6 +34,15 @@ fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The runtime the in-process stack runs on.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Starts the stack on `gateway` (a free port when `None`) with data in `dir`.
 fn start(rt: &Runtime, dir: &Path, clock: &ManualClock, gateway: Option<SocketAddr>) -> Stack {
     rt.block_on(async {
@@ -130,11 +139,7 @@ fn cursor(line: &str) -> i64 {
 
 #[test]
 fn tail_list_ack_resume_and_policies() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     // Wednesday 2025-01-15, before office hours.
     let clock = ManualClock::new(at(2025, 1, 15, 7, 0));
@@ -359,11 +364,7 @@ fn tail_until(tail: &Tail, mut wanted: Vec<[&str; 2]>) {
 /// Group an ESCALATION for the task five working days late.
 #[test]
 fn the_demo_sends_reminders_at_once_in_office_hours() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     // Tuesday 2025-06-10, 10:00 in Hà Nội.
     let clock = ManualClock::new(at(2025, 6, 10, 10, 0));

@@ -44,7 +44,10 @@ impl Replica {
                 }
             });
             let _ = runtime.block_on(killed);
-            runtime.shutdown_background();
+            // Every task is dropped where it stands; waiting for the worker
+            // threads to finish dropping them closes the listener, so a
+            // replica started next on the same address can bind it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
         });
         let addr = ready_rx.recv().expect("replica started");
         Replica {

@@ -9,7 +9,7 @@ mod support;
 
 use p06_kit::clock::ManualClock;
 use p06_notifications::delivery::email::{SmtpConfig, SmtpTls};
-use p06_proto::{gateway::v1::Role, notifications::v1 as pb};
+use p06_proto::notifications::v1 as pb;
 use p06_tests::{
     Backend, Setup, TestStack,
     replica::Replica,
@@ -110,9 +110,7 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
 
     // Each failure is retried after a backoff; once the failure is in the
     // ledger, the clock moves past the backoff.
-    let coordinator = stack
-        .key_for("units/m-government-office", Role::Coordinator)
-        .await;
+    let coordinator = coordinator_key(&stack).await;
     let mut coord = stack.notifications(&coordinator).await;
     let mut flaky_seen = Vec::new();
     let mut dead_seen = Vec::new();
@@ -125,17 +123,8 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
         ];
         for name in names {
             eventually("the attempt in the ledger", || {
-                let mut c = coord.clone();
-                let name = name.clone();
-                async move {
-                    c.list_delivery_attempts(pb::ListDeliveryAttemptsRequest { parent: name })
-                        .await
-                        .unwrap()
-                        .into_inner()
-                        .attempts
-                        .len()
-                        == attempt
-                }
+                let (coord, name) = (&coord, &name);
+                async move { ledger(coord, name).await.len() == attempt }
             })
             .await;
         }
@@ -169,14 +158,7 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
 
     // The ledger holds every attempt.
     let name = format!("units/p01/notifications/{id}");
-    let ledger = coord
-        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
-            parent: name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .attempts;
+    let ledger = ledger(&coord, &name).await;
     let codes: Vec<(i32, bool, i32)> = ledger
         .iter()
         .map(|a| (a.attempt, a.success, a.response_code))
@@ -318,23 +300,13 @@ async fn email_is_sent_over_smtp() {
     );
     // The ledger records the attempt as an accepted e-mail, readable by
     // the unit itself.
-    let attempts = |c: &mut Notifications| {
-        let mut c = c.clone();
-        let name = n.name.clone();
-        async move {
-            c.list_delivery_attempts(pb::ListDeliveryAttemptsRequest { parent: name })
-                .await
-                .unwrap()
-                .into_inner()
-                .attempts
-        }
-    };
     eventually("the e-mail attempt in the ledger", || {
-        let ledger = attempts(&mut client);
-        async move { !ledger.await.is_empty() }
+        let client = &client;
+        let name = &n.name;
+        async move { !ledger(client, name).await.is_empty() }
     })
     .await;
-    let ledger = attempts(&mut client).await;
+    let ledger = ledger(&client, &n.name).await;
     assert_eq!(ledger.len(), 1, "{ledger:?}");
     let a = &ledger[0];
     assert_eq!(
@@ -458,9 +430,7 @@ async fn two_replicas_on_postgres_deliver_each_reminder_once() {
         let r = next_request(&mut receiver).await;
         *seen.entry(r.id).or_default() += 1;
     }
-    let coordinator = stack
-        .key_for("units/m-government-office", Role::Coordinator)
-        .await;
+    let coordinator = coordinator_key(&stack).await;
     let mut coord = stack.notifications(&coordinator).await;
     eventually("every delivery recorded", || {
         let mut c = coord.clone();

@@ -17,6 +17,12 @@ use tonic::Code;
 
 type Kind = pb::NotificationKind;
 
+/// Fails unless `result` was refused with PERMISSION_DENIED.
+fn assert_denied<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>) {
+    let e = result.expect_err(what);
+    assert_eq!(e.code(), Code::PermissionDenied, "{what}: {e:?}");
+}
+
 /// The default ladder for a deadline of 2025-02-05, across Tết (days off
 /// 2025-01-25 to 2025-02-02): DUE_SOON on 22/01 (5 working days) and 03/02
 /// (2), DUE_TODAY on 05/02, OVERDUE on 07/02 and 11/02, ESCALATION to the
@@ -480,51 +486,57 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
 
     let other = unit_key(&stack, "p92").await;
     let mut stranger = stack.notifications(&other).await;
-    let denied = stranger
-        .list_notifications(pb::ListNotificationsRequest {
-            parent: "units/p48".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = stranger
-        .get_notification(pb::GetNotificationRequest {
-            name: n.name.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = stranger
-        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
-            name: n.name.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = stranger
-        .subscribe(pb::SubscribeRequest {
-            unit: "units/p48".into(),
-            after_cursor: 0,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = stranger
-        .list_deliveries(pb::ListDeliveriesRequest {
-            parent: "units/p48".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = stranger
-        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
-            parent: n.name.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_denied(
+        "list_notifications",
+        stranger
+            .list_notifications(pb::ListNotificationsRequest {
+                parent: "units/p48".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_denied(
+        "get_notification",
+        stranger
+            .get_notification(pb::GetNotificationRequest {
+                name: n.name.clone(),
+            })
+            .await,
+    );
+    assert_denied(
+        "acknowledge_notification",
+        stranger
+            .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+                name: n.name.clone(),
+            })
+            .await,
+    );
+    assert_denied(
+        "subscribe",
+        stranger
+            .subscribe(pb::SubscribeRequest {
+                unit: "units/p48".into(),
+                after_cursor: 0,
+            })
+            .await,
+    );
+    assert_denied(
+        "list_deliveries",
+        stranger
+            .list_deliveries(pb::ListDeliveriesRequest {
+                parent: "units/p48".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_denied(
+        "list_delivery_attempts",
+        stranger
+            .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
+                parent: n.name.clone(),
+            })
+            .await,
+    );
     // "units/-" for a UNIT key means its own unit only.
     let mine = stranger
         .list_notifications(pb::ListNotificationsRequest {
@@ -547,20 +559,16 @@ async fn units_see_only_their_own_and_policies_validate_their_input() {
         rules,
         ..Default::default()
     };
-    let denied = owner
-        .create_policy(pb::CreatePolicyRequest {
-            policy: Some(policy(vec![rule(Kind::DueSoon as i32, 3, 0)])),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let coordinator = stack
-        .key_for(
-            "units/m-government-office",
-            p06_proto::gateway::v1::Role::Coordinator,
-        )
-        .await;
+    assert_denied(
+        "create_policy by a unit",
+        owner
+            .create_policy(pb::CreatePolicyRequest {
+                policy: Some(policy(vec![rule(Kind::DueSoon as i32, 3, 0)])),
+                ..Default::default()
+            })
+            .await,
+    );
+    let coordinator = coordinator_key(&stack).await;
     let mut coord = stack.notifications(&coordinator).await;
     for (rules, want) in [
         (
@@ -673,12 +681,7 @@ async fn a_directive_policy_changes_when_reminders_go_out() {
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let d = directive(&mut tasks, "22/TB-VPCP", "2025-03-03").await;
-    let coordinator = stack
-        .key_for(
-            "units/m-government-office",
-            p06_proto::gateway::v1::Role::Coordinator,
-        )
-        .await;
+    let coordinator = coordinator_key(&stack).await;
     let mut coord = stack.notifications(&coordinator).await;
     coord
         .create_policy(pb::CreatePolicyRequest {
@@ -739,12 +742,7 @@ async fn a_task_group_policy_applies_unless_the_directive_has_its_own() {
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let plain = directive(&mut tasks, "24/TB-VPCP", "2025-03-03").await;
     let own = directive(&mut tasks, "25/TB-VPCP", "2025-03-03").await;
-    let coordinator = stack
-        .key_for(
-            "units/m-government-office",
-            p06_proto::gateway::v1::Role::Coordinator,
-        )
-        .await;
+    let coordinator = coordinator_key(&stack).await;
     let mut coord = stack.notifications(&coordinator).await;
     let due_soon = |days: i32| pb::ReminderRule {
         kind: Kind::DueSoon as i32,
@@ -867,12 +865,7 @@ async fn office_hours_hold_reminders_unless_the_policy_is_urgent() {
     let mut tasks = stack.tasks(&stack.admin_key).await;
     let normal = directive(&mut tasks, "40/TB-VPCP", "2025-03-03").await;
     let urgent = directive(&mut tasks, "41/TB-VPCP", "2025-03-03").await;
-    let coordinator = stack
-        .key_for(
-            "units/m-government-office",
-            p06_proto::gateway::v1::Role::Coordinator,
-        )
-        .await;
+    let coordinator = coordinator_key(&stack).await;
     stack
         .notifications(&coordinator)
         .await

@@ -113,6 +113,26 @@ pub async fn unit_key(stack: &TestStack, unit: &str) -> String {
     stack.key_for(&format!("units/{unit}"), Role::Unit).await
 }
 
+/// A COORDINATOR key of the Government Office.
+pub async fn coordinator_key(stack: &TestStack) -> String {
+    stack
+        .key_for("units/m-government-office", Role::Coordinator)
+        .await
+}
+
+/// The delivery ledger of a notification ("units/{unit}/notifications/{id}").
+pub async fn ledger(client: &Notifications, name: &str) -> Vec<pb::DeliveryAttempt> {
+    client
+        .clone()
+        .list_delivery_attempts(pb::ListDeliveryAttemptsRequest {
+            parent: name.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attempts
+}
+
 /// A unit's notifications as they come.
 pub struct Inbox {
     stream: tonic::Streaming<pb::Notification>,
