@@ -142,9 +142,12 @@ pub async fn load(
     token: &str,
     clock: &dyn Clock,
 ) -> anyhow::Result<Loaded> {
-    let mut tasks = TasksClient::new(internal(&format!("http://{tasks_addr}"), token)?);
-    let mut localities =
-        LocalitiesClient::new(internal(&format!("http://{localities_addr}"), token)?);
+    let mut tasks = TasksClient::new(internal("demo", &format!("http://{tasks_addr}"), token)?);
+    let mut localities = LocalitiesClient::new(internal(
+        "demo",
+        &format!("http://{localities_addr}"),
+        token,
+    )?);
 
     let decision = tasks
         .create_directive(directive(

@@ -667,9 +667,12 @@ async fn main() {
 
     // The lookup the producer makes per unit on a cold contacts cache.
     let s = stack.stack();
-    let channel =
-        p06_kit::client::internal(&format!("http://{}", s.localities_addr), &s.internal_token)
-            .unwrap();
+    let channel = p06_kit::client::internal(
+        "bench",
+        &format!("http://{}", s.localities_addr),
+        &s.internal_token,
+    )
+    .unwrap();
     let mut localities = loc::localities_client::LocalitiesClient::new(channel);
     let mut lat = Vec::new();
     for unit in units.iter().take(2000) {

@@ -43,6 +43,26 @@ pub struct ServeArgs {
     /// Address to listen on (default 0.0.0.0 and the service's port: gateway 50051, localities 50052, tasks 50053, notifications 50054).
     #[arg(long, env = "P06_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Serve /metrics (Prometheus text), /livez and /readyz over HTTP on
+    /// this address (off unless given), e.g. 0.0.0.0:9464.
+    #[arg(long, env = "P06_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// Binds the admin listener on `addr` and serves it until `shutdown`;
+/// returns the bound address.
+pub async fn start_admin(addr: SocketAddr, shutdown: &Shutdown) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--admin-listen)"))?;
+    let bound = listener.local_addr()?;
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(error) = p06_kit::admin::serve(listener, shutdown).await {
+            tracing::warn!(%error, "admin listener stopped");
+        }
+    });
+    Ok(bound)
 }
 
 /// Every setting `p06 serve` reads; see the README's configuration table.
@@ -83,6 +103,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    if let Some(addr) = args.admin_listen {
+        start_admin(addr, &shutdown).await?;
+    }
     let token = std::mem::take(&mut config.internal_token);
     match args.service {
         ServiceName::Gateway => {

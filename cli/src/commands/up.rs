@@ -28,6 +28,10 @@ pub struct UpArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "P06_LOG_JSON")]
     pub log_json: bool,
+    /// Serve /metrics (Prometheus text), /livez and /readyz over HTTP on
+    /// this address (off unless given), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "P06_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Runs the stack until Ctrl-C or SIGTERM.
@@ -47,6 +51,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let notifications = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    let admin = match args.admin_listen {
+        Some(addr) => Some(crate::commands::serve::start_admin(addr, &shutdown).await?),
+        None => None,
+    };
     let clock: p06_kit::clock::SharedClock = Arc::new(p06_kit::SystemClock);
     let options = StackOptions {
         gateway,
@@ -80,6 +88,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     println!("  gateway: http://{addr}");
+    if let Some(admin) = admin {
+        println!("  admin: http://{admin}/metrics (also /livez, /readyz)");
+    }
     match &stack.bootstrap_key {
         Some(key) => {
             println!("  admin key (shown once; keep it safe): {key}");

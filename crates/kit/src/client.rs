@@ -1,32 +1,65 @@
 //! Calls from one service to another: a lazily connecting channel whose
-//! every request carries the internal credential and the current trace
+//! every request carries the internal credential and a CLIENT span's trace
 //! context, and no end-caller identity (the callee sees a service caller).
+//! Each call is observed to the end of its response stream (span status,
+//! `rpc.client.call.duration`), see [`crate::rpc`].
 
-use crate::identity::INTERNAL_TOKEN_HEADER;
+use crate::{
+    identity::INTERNAL_TOKEN_HEADER,
+    rpc::{CallObserver, OTHER, Side, split_path},
+    trace_context,
+};
+use futures::future::BoxFuture;
+use http::HeaderValue;
+use std::task::{Context, Poll};
 use tonic::{
-    metadata::{Ascii, MetadataValue},
-    service::interceptor::InterceptedService,
+    body::Body,
     transport::{Channel, Endpoint},
 };
-
-/// Adds the internal credential and trace context to each call.
-#[derive(Clone)]
-pub struct MeshInterceptor {
-    token: MetadataValue<Ascii>,
-}
-
-impl tonic::service::Interceptor for MeshInterceptor {
-    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let mut request = crate::trace_context::propagate(request)?;
-        request
-            .metadata_mut()
-            .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
-        Ok(request)
-    }
-}
+use tower::Service;
+use tracing::Instrument;
 
 /// A channel to another service.
-pub type InternalChannel = InterceptedService<Channel, MeshInterceptor>;
+#[derive(Clone, Debug)]
+pub struct InternalChannel {
+    component: &'static str,
+    channel: Channel,
+    token: HeaderValue,
+}
+
+impl Service<http::Request<Body>> for InternalChannel {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.channel.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path();
+        let (service, method) = split_path(path).unwrap_or((OTHER, OTHER));
+        let span = trace_context::client_span(path);
+        let mut observer =
+            CallObserver::new(Side::Client, self.component, span.clone(), service, method);
+        let headers = request.headers_mut();
+        trace_context::inject_from(&span, headers);
+        headers.insert(INTERNAL_TOKEN_HEADER, self.token.clone());
+        let future = self.channel.call(request);
+        Box::pin(
+            async move {
+                match future.await {
+                    Ok(response) => Ok(observer.observe(response)),
+                    Err(error) => {
+                        observer.finish(14);
+                        Err(error)
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
 
 /// Why an internal channel could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -39,17 +72,23 @@ pub enum ClientError {
     Token,
 }
 
-/// A channel to the service at `url` that connects on first use, so
-/// services may start in any order.
-pub fn internal(url: &str, token: &str) -> Result<InternalChannel, ClientError> {
+/// A channel from `component` ("tasks") to the service at `url` that
+/// connects on first use, so services may start in any order.
+pub fn internal(
+    component: &'static str,
+    url: &str,
+    token: &str,
+) -> Result<InternalChannel, ClientError> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| ClientError::Url(url.to_string(), e.to_string()))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(30))
         .tcp_nodelay(true);
-    let token = token.parse().map_err(|_| ClientError::Token)?;
-    Ok(InterceptedService::new(
-        endpoint.connect_lazy(),
-        MeshInterceptor { token },
-    ))
+    let mut token = HeaderValue::try_from(token).map_err(|_| ClientError::Token)?;
+    token.set_sensitive(true);
+    Ok(InternalChannel {
+        component,
+        channel: endpoint.connect_lazy(),
+        token,
+    })
 }

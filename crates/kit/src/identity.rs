@@ -7,6 +7,7 @@
 //! extensions as a [`Caller`]. Callers never set these headers themselves:
 //! the gateway strips every `x-p06-` header it receives.
 
+use crate::rpc::CallerSlot;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use std::{
     fmt,
@@ -309,6 +310,11 @@ where
         }
         match caller_from(req.headers()) {
             Ok(caller) => {
+                if let (Some(identity), Some(slot)) =
+                    (caller.identity(), req.extensions().get::<CallerSlot>())
+                {
+                    slot.fill(identity);
+                }
                 req.extensions_mut().insert(caller);
                 Either::Left(self.inner.call(req))
             }

@@ -3,6 +3,7 @@
 //! data and shuts down the same way.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod calendar;
 pub mod client;
 pub mod clock;
@@ -14,6 +15,8 @@ pub mod filter;
 pub mod identity;
 pub mod names;
 pub mod page;
+pub mod readiness;
+pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod sql;

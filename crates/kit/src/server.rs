@@ -1,46 +1,82 @@
-//! Running a service's gRPC server on a pre-bound listener: trace spans,
-//! the internal-credential check, gRPC health, graceful shutdown with a
-//! bounded drain.
+//! Running a service's gRPC server on a pre-bound listener: trace spans
+//! and call metrics, the internal-credential check, gRPC health that
+//! follows the database (readiness), graceful shutdown with a bounded drain.
 
 use crate::{
     identity::InternalAuthLayer,
+    readiness::{self, LIVENESS_SERVICE},
     shutdown::{DRAIN_TIMEOUT, Shutdown},
+    sql::Pool,
     trace_context::TraceLayer,
 };
 use tokio::net::TcpListener;
 use tonic::{service::Routes, transport::server::TcpIncoming};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::ServingStatus;
 
-/// Serves `routes` (plus gRPC health) on `listener` until `shutdown`, then
+/// What a service serves, beside its listener.
+pub struct Service<'a> {
+    /// Its short name ("tasks"), for logs and readiness.
+    pub name: &'static str,
+    /// Its gRPC routes (health is added).
+    pub routes: Routes,
+    /// The fully-qualified service names reported in health: SERVING while
+    /// the database answers, NOT_SERVING while it does not and once draining.
+    pub services: &'a [&'a str],
+    /// The encoded descriptor sets whose methods label its call metrics.
+    pub descriptor_sets: &'a [&'a [u8]],
+    /// Its database, watched for readiness.
+    pub database: Pool,
+}
+
+/// Serves `service` (plus gRPC health) on `listener` until `shutdown`, then
 /// lets in-flight calls finish for at most [`DRAIN_TIMEOUT`].
 ///
 /// Every call but health must carry `internal_token` (see
-/// [`crate::identity`]). `services` are the fully-qualified service names
-/// reported SERVING while up and NOT_SERVING once draining.
+/// [`crate::identity`]).
 pub async fn serve_internal(
-    name: &'static str,
-    routes: Routes,
-    services: &[&str],
+    service: Service<'_>,
     listener: TcpListener,
     internal_token: &str,
     shutdown: Shutdown,
 ) -> Result<(), tonic::transport::Error> {
+    let Service {
+        name,
+        routes,
+        services,
+        descriptor_sets,
+        database,
+    } = service;
+    database.observe(name);
     let (reporter, health) = tonic_health::server::health_reporter();
-    set_all(&reporter, services, ServingStatus::Serving).await;
+    let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    reporter
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
+    let watch_stop = shutdown.child();
+    let watch = tokio::spawn(readiness::watch_database(
+        name,
+        database,
+        reporter.clone(),
+        services.clone(),
+        watch_stop.clone(),
+    ));
     let routes = routes.add_service(health);
     let addr = listener.local_addr().ok();
     tracing::info!(service = name, addr = ?addr, "serving");
     let server = tonic::transport::Server::builder()
-        .layer(TraceLayer)
+        .layer(TraceLayer::new(name, descriptor_sets))
         .layer(InternalAuthLayer::new(internal_token))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), {
             let shutdown = shutdown.clone();
-            let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
             async move {
                 shutdown.wait().await;
-                let names: Vec<&str> = services.iter().map(String::as_str).collect();
-                set_all(&reporter, &names, ServingStatus::NotServing).await;
+                watch_stop.trigger();
+                let _ = watch.await;
+                readiness::set_all(&reporter, &services, ServingStatus::NotServing).await;
+                reporter
+                    .set_service_status(LIVENESS_SERVICE, ServingStatus::NotServing)
+                    .await;
             }
         });
     drain_bounded(name, server, shutdown).await
@@ -72,12 +108,5 @@ where
             tracing::warn!(service = name, timeout_s = DRAIN_TIMEOUT.as_secs(), "drain timed out, closing remaining calls");
             Ok(())
         }
-    }
-}
-
-async fn set_all(reporter: &HealthReporter, services: &[&str], status: ServingStatus) {
-    reporter.set_service_status("", status).await;
-    for s in services {
-        reporter.set_service_status(*s, status).await;
     }
 }

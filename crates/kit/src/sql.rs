@@ -46,6 +46,35 @@ impl Pool {
         }
     }
 
+    /// Reports this pool in the `db.client.connection.count` (by `state`,
+    /// `idle` or `used`) and `db.client.connection.max` gauges, labelled
+    /// `db.client.connection.pool.name` = `name` ("tasks"), while it is open.
+    pub fn observe(&self, name: &'static str) {
+        pool_metrics::register(name, self.clone());
+    }
+
+    fn counts(&self) -> (u32, u32, u32) {
+        match self {
+            Pool::Sqlite(p) => (
+                p.size(),
+                p.num_idle() as u32,
+                p.options().get_max_connections(),
+            ),
+            Pool::Postgres(p) => (
+                p.size(),
+                p.num_idle() as u32,
+                p.options().get_max_connections(),
+            ),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Pool::Sqlite(p) => p.is_closed(),
+            Pool::Postgres(p) => p.is_closed(),
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         match self {
@@ -233,5 +262,70 @@ mod tests {
             "INSERT INTO t (id, n) SELECT id, n FROM (SELECT json_extract(value, '$[0]') AS id, \
              json_extract(value, '$[1]') AS n FROM json_each($1)) AS v WHERE TRUE "
         );
+    }
+}
+
+mod pool_metrics {
+    //! The connection-pool gauges: one pair of observable instruments for the
+    //! process, reading every registered pool at each collection.
+    use super::Pool;
+    use opentelemetry::KeyValue;
+    use std::sync::{Mutex, OnceLock};
+
+    static POOLS: Mutex<Vec<(&'static str, Pool)>> = Mutex::new(Vec::new());
+
+    fn pools() -> Vec<(&'static str, Pool)> {
+        let Ok(mut pools) = POOLS.lock() else {
+            return Vec::new();
+        };
+        pools.retain(|(_, p)| !p.is_closed());
+        pools.clone()
+    }
+
+    pub(super) fn register(name: &'static str, pool: Pool) {
+        static INSTRUMENTS: OnceLock<()> = OnceLock::new();
+        if let Ok(mut all) = POOLS.lock() {
+            all.push((name, pool));
+        }
+        INSTRUMENTS.get_or_init(|| {
+            let meter = crate::rpc::meter();
+            meter
+                .i64_observable_gauge("db.client.connection.count")
+                .with_description("Connections of the pool, by state")
+                .with_callback(|gauge| {
+                    for (name, pool) in pools() {
+                        let (size, idle, _) = pool.counts();
+                        let pool_name = KeyValue::new("db.client.connection.pool.name", name);
+                        gauge.observe(
+                            i64::from(idle),
+                            &[
+                                pool_name.clone(),
+                                KeyValue::new("db.client.connection.state", "idle"),
+                            ],
+                        );
+                        gauge.observe(
+                            i64::from(size.saturating_sub(idle)),
+                            &[
+                                pool_name,
+                                KeyValue::new("db.client.connection.state", "used"),
+                            ],
+                        );
+                    }
+                })
+                .build();
+            meter
+                .i64_observable_gauge("db.client.connection.max")
+                .with_description("Most connections the pool may open")
+                .with_callback(|gauge| {
+                    for (name, pool) in pools() {
+                        let (_, _, max) = pool.counts();
+                        gauge.observe(
+                            i64::from(max),
+                            &[KeyValue::new("db.client.connection.pool.name", name)],
+                        );
+                    }
+                })
+                .build();
+        });
     }
 }

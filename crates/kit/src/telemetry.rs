@@ -1,88 +1,136 @@
-//! Logging and tracing set-up: `tracing` fmt output on stderr (JSON when asked) and,
-//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP/gRPC trace export in
-//! batches on a background worker, so a slow or absent collector never
-//! blocks or crashes a service (failed exports are dropped and logged).
+//! Logs, traces and metrics for a process.
+//!
+//! - Logs on stderr: text (colour only on a terminal) or JSON lines with
+//!   `trace_id`/`span_id` ([`logs`]); level from `RUST_LOG` (default `info`).
+//! - Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, OTLP/gRPC export in
+//!   batches on a background worker, so a slow or absent collector never
+//!   blocks a service; its failures are logged once per few minutes.
+//!   Sampling follows `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`.
+//! - Metrics: the OpenTelemetry metrics SDK, rendered for `/metrics` on the
+//!   admin listener and, with the endpoint set, exported over OTLP
+//!   ([`metrics`]).
+//!
+//! Every signal carries the resource `service.name` (`OTEL_SERVICE_NAME`
+//! wins over the name given), `service.version`, `service.instance.id`
+//! (one per process) and `OTEL_RESOURCE_ATTRIBUTES`.
+
+pub mod logs;
+pub mod metrics;
+pub mod prometheus;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
+use std::io::IsTerminal as _;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Environment variable naming the OTLP collector (standard OpenTelemetry).
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
-/// Keeps the trace pipeline alive; flushes pending spans when dropped.
-#[must_use = "dropping the guard stops trace export"]
+/// Keeps the pipelines alive; flushes pending spans and metrics when dropped.
+#[must_use = "dropping the guard stops telemetry export"]
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    traces: Option<SdkTracerProvider>,
+    metrics: Option<SdkMeterProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take()
+        if let Some(provider) = self.traces.take()
             && let Err(error) = provider.shutdown()
         {
             eprintln!("p06: trace export shutdown: {error}");
         }
+        if let Some(provider) = self.metrics.take() {
+            let _ = provider.shutdown();
+        }
     }
 }
 
-/// Installs the global subscriber for `service` ("p06-gateway", …).
-///
-/// Log level from `RUST_LOG` (default `info`); JSON lines when `json` is
-/// set. Safe to call more than once: later calls keep the first subscriber.
+/// The resource every signal of this process carries.
+pub fn resource(service: &str) -> Resource {
+    let mut builder = Resource::builder().with_attributes([
+        opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+        opentelemetry::KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
+    ]);
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        builder = builder.with_service_name(service.to_string());
+    }
+    builder.build()
+}
+
+fn otlp_endpoint() -> Option<String> {
+    std::env::var(OTLP_ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// Installs the global subscriber, tracer and meter providers for `service`
+/// ("p06-gateway", …); JSON log lines when `json` is set. Safe to call more
+/// than once: later calls keep the first pipelines.
 pub fn init(service: &str, json: bool) -> TelemetryGuard {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_writer(std::io::stderr)
-            .boxed()
+        logs::JsonLines::default().boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let provider = otlp_provider(service);
-    let otel = provider.as_ref().map(|p| {
-        let tracer = p.tracer(service.to_string());
+    let resource = resource(service);
+    let endpoint = otlp_endpoint();
+    let traces = endpoint
+        .as_ref()
+        .and_then(|_| trace_provider(resource.clone()));
+    let otel = traces.as_ref().map(|p| {
+        let tracer = p.tracer("p06");
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_filter(filter())
     });
     let installed = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter()))
         .with(otel)
+        .with(
+            fmt.with_filter(logs::SdkRateLimit::default())
+                .with_filter(filter()),
+        )
         .try_init()
         .is_ok();
-    if installed && let Some(p) = &provider {
+    if !installed {
+        return TelemetryGuard {
+            traces: None,
+            metrics: None,
+        };
+    }
+    let meters = metrics::provider(resource, endpoint.is_some());
+    opentelemetry::global::set_meter_provider(meters.clone());
+    if let Some(p) = &traces {
         opentelemetry::global::set_tracer_provider(p.clone());
-        tracing::info!(service, endpoint = %std::env::var(OTLP_ENDPOINT_ENV).unwrap_or_default(), "otlp trace export on");
+    }
+    if let Some(endpoint) = &endpoint {
+        tracing::info!(service, %endpoint, "otlp export of traces and metrics on");
     }
     TelemetryGuard {
-        provider: if installed { provider } else { None },
+        traces,
+        metrics: Some(meters),
     }
 }
 
-fn otlp_provider(service: &str) -> Option<SdkTracerProvider> {
-    let endpoint = std::env::var(OTLP_ENDPOINT_ENV)
-        .ok()
-        .filter(|e| !e.trim().is_empty())?;
+fn trace_provider(resource: Resource) -> Option<SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .build()
-        .map_err(|error| eprintln!("p06: otlp exporter for {endpoint} not started: {error}"))
+        .map_err(|error| eprintln!("p06: otlp span exporter not started: {error}"))
         .ok()?;
     Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(
-                Resource::builder()
-                    .with_service_name(service.to_string())
-                    .build(),
-            )
+            .with_resource(resource)
             .build(),
     )
 }

@@ -1,11 +1,19 @@
-//! W3C trace context over gRPC metadata: a server layer that opens one span
-//! per call as a child of the caller's `traceparent`, and helpers that write
-//! the current span's context into outgoing calls, so a request is one trace
-//! across gateway → service → database.
+//! W3C trace context over gRPC metadata: a server layer that opens one
+//! SERVER span per call as a child of the caller's `traceparent` (and
+//! observes the call, see [`crate::rpc`]), CLIENT spans for outgoing calls,
+//! and helpers that write a span's context into outgoing headers, so a
+//! request is one trace across gateway → service → database.
+//!
+//! Health checks are not traced unless `P06_TRACE_HEALTH=true`: probes and
+//! the gateway's upstream polls would otherwise fill the trace store.
 
+use crate::rpc::{CallObserver, CallerSlot, KnownMethods, Side};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use opentelemetry::propagation::{Extractor, Injector};
-use std::task::{Context, Poll};
+use std::{
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
 use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -34,49 +42,106 @@ impl Extractor for HeaderExtractor<'_> {
 
 /// Writes the current span's trace context (`traceparent`, `tracestate`).
 pub fn inject(headers: &mut HeaderMap) {
-    let cx = tracing::Span::current().context();
+    inject_from(&tracing::Span::current(), headers);
+}
+
+/// Writes `span`'s trace context (`traceparent`, `tracestate`).
+pub fn inject_from(span: &tracing::Span, headers: &mut HeaderMap) {
+    let cx = span.context();
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut HeaderInjector(headers))
     });
 }
 
-/// A tonic interceptor that propagates the current trace to the callee.
-pub fn propagate<T>(mut request: tonic::Request<T>) -> Result<tonic::Request<T>, tonic::Status> {
-    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-    inject(&mut headers);
-    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
-    Ok(request)
+/// The trace context a header map carries.
+pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 
-/// The span for one incoming gRPC call, parented on the caller's context.
-pub fn server_span(headers: &HeaderMap, path: &str) -> tracing::Span {
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or((path, ""));
+/// Whether calls to `path` get spans (health only with `P06_TRACE_HEALTH`).
+pub fn traced(path: &str) -> bool {
+    static TRACE_HEALTH: OnceLock<bool> = OnceLock::new();
+    !path.starts_with("/grpc.health.v1.Health/")
+        || *TRACE_HEALTH.get_or_init(|| {
+            std::env::var("P06_TRACE_HEALTH").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+        })
+}
+
+/// The SERVER span for one incoming call labelled `service`/`method`,
+/// parented on the caller's context.
+pub fn server_span(headers: &HeaderMap, service: &str, method: &str) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc.server",
-        otel.name = %path.trim_start_matches('/'),
+        otel.name = %format_args!("{service}/{method}"),
         otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
         rpc.grpc.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        p06.caller.unit = tracing::field::Empty,
+        p06.caller.role = tracing::field::Empty,
     );
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    let _ = span.set_parent(parent);
+    let _ = span.set_parent(extract(headers));
     span
 }
 
-/// Opens a [`server_span`] around every call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer;
+/// The CLIENT span for one outgoing call to `path`, a child of the current
+/// span; inject it with [`inject_from`] so the callee is its child.
+pub fn client_span(path: &str) -> tracing::Span {
+    let (service, method) = crate::rpc::split_path(path).unwrap_or((path, ""));
+    tracing::info_span!(
+        "grpc.client",
+        otel.name = %format_args!("{service}/{method}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        p06.caller.unit = tracing::field::Empty,
+        p06.caller.role = tracing::field::Empty,
+    )
+}
+
+/// Opens a [`server_span`] around every call and observes it to the end of
+/// its response stream; labels come from the known methods, so a path
+/// outside them is `_OTHER`. With `access_log`, each call ends with one
+/// INFO line (target `p06::access`).
+#[derive(Clone, Debug)]
+pub struct TraceLayer {
+    component: &'static str,
+    known: Arc<KnownMethods>,
+    access_log: bool,
+}
+
+impl TraceLayer {
+    /// Observes the calls `component` ("tasks") answers, labelled by the
+    /// methods of the encoded descriptor `sets`.
+    pub fn new(component: &'static str, sets: &[&[u8]]) -> Self {
+        Self {
+            component,
+            known: Arc::new(KnownMethods::from_descriptor_sets(sets)),
+            access_log: false,
+        }
+    }
+
+    /// Writes an access-log line per call.
+    pub fn with_access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
+    }
+}
 
 impl<S> Layer<S> for TraceLayer {
     type Service = Traced<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Traced { inner }
+        Traced {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -84,6 +149,7 @@ impl<S> Layer<S> for TraceLayer {
 #[derive(Clone, Debug)]
 pub struct Traced<S> {
     inner: S,
+    layer: TraceLayer,
 }
 
 impl<S> Service<Request<Body>> for Traced<S>
@@ -101,29 +167,51 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let span = server_span(req.headers(), req.uri().path());
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let path = req.uri().path();
+        let (service, method) = self.layer.known.labels(path);
+        let span = if traced(path) {
+            server_span(req.headers(), service, method)
+        } else {
+            tracing::Span::none()
+        };
+        let slot = CallerSlot::default();
+        let mut observer = CallObserver::new(
+            Side::Server,
+            self.layer.component,
+            span.clone(),
+            service,
+            method,
+        )
+        .with_caller(slot.clone());
+        if self.layer.access_log {
+            observer = observer.with_access_log(peer(&req));
+        }
+        req.extensions_mut().insert(slot);
         let future = {
             let _entered = span.enter();
             self.inner.call(req)
         };
-        let record = span.clone();
         Box::pin(
             async move {
-                let response = future.await;
-                if let Ok(response) = &response {
-                    // Trailers-only responses (errors) carry grpc-status in the headers.
-                    let code = response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("0")
-                        .to_string();
-                    record.record("rpc.grpc.status_code", code.as_str());
+                match future.await {
+                    Ok(response) => Ok(observer.observe(response)),
+                    Err(error) => {
+                        observer.finish(2);
+                        Err(error)
+                    }
                 }
-                response
             }
             .instrument(span),
         )
     }
+}
+
+/// The remote address of the connection a request came on.
+fn peer<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+        .map(|addr| addr.to_string())
+        .unwrap_or_default()
 }

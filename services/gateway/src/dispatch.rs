@@ -5,6 +5,7 @@
 //! applies the caller's rate limit, and sends the call to the local routes
 //! (`p06.gateway.*`) or the proxy (every other routed service).
 
+use crate::metrics;
 use crate::{
     auth::{self, Verified},
     error::GatewayError,
@@ -15,7 +16,7 @@ use crate::{
 };
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use p06_kit::{Caller, identity::StripMesh};
+use p06_kit::{Caller, identity::StripMesh, rpc::CallerSlot};
 use std::{
     convert::Infallible,
     sync::Arc,
@@ -81,10 +82,12 @@ impl Inner {
         let _permit = match self.limits.admit() {
             Ok(permit) => permit,
             Err(error) => {
+                metrics::get().shed.add(1, &[]);
                 tracing::warn!(path = request.uri().path(), "call shed: too many in flight");
                 return error.into_response();
             }
         };
+        let _in_flight = InFlight::enter();
         let result = match self.limits.deadline(request.headers()) {
             Some(deadline) => tokio::time::timeout(deadline, self.route(request))
                 .await
@@ -103,8 +106,24 @@ impl Inner {
         if OPEN_PREFIXES.iter().any(|p| path.starts_with(p)) {
             return Ok(self.local(request).await);
         }
-        let verified = auth::authenticate(&self.keys, request.headers()).await?;
-        self.limits.check_rate(&verified.identity.key)?;
+        let verified = match auth::authenticate(&self.keys, request.headers()).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                if matches!(error, GatewayError::Unauthenticated(_)) {
+                    metrics::auth_failed(
+                        !request.headers().contains_key(http::header::AUTHORIZATION),
+                    );
+                }
+                return Err(error);
+            }
+        };
+        if let Some(slot) = request.extensions().get::<CallerSlot>() {
+            slot.fill(&verified.identity);
+        }
+        if let Err(error) = self.limits.check_rate(&verified.identity.key) {
+            metrics::get().rate_limited.add(1, &[]);
+            return Err(error);
+        }
         if path.starts_with(LOCAL_PREFIX) {
             request
                 .extensions_mut()
@@ -123,5 +142,21 @@ impl Inner {
             Ok(response) => response,
             Err(never) => match never {},
         }
+    }
+}
+
+/// Counts a call in the in-flight gauge while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::get().in_flight.add(1, &[]);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::get().in_flight.add(-1, &[]);
     }
 }

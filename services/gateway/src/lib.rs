@@ -17,6 +17,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod proxy;
 pub mod store;
 pub mod token;
@@ -54,6 +55,9 @@ pub struct Config {
     /// Calls in flight at once; more are refused with RESOURCE_EXHAUSTED;
     /// 0 = unlimited.
     pub max_concurrent_requests: usize,
+    /// One INFO line per call (target `p06::access`): method, code,
+    /// duration, caller key and unit, peer.
+    pub access_log: bool,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             rate_limit_burst: 100,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 1024,
+            access_log: true,
         }
     }
 }
@@ -87,15 +92,33 @@ pub async fn serve(
     let proxy = proxy::Proxy::new(&config)?;
     let store = Store::open(&config.database_url).await?;
     let keys = Keys::new(store.clone());
+    store.pool().observe("gateway");
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let local = local_routes(keys.clone(), health_service)?;
     let stop_polling = shutdown.child();
-    let poller = health::spawn(reporter, proxy.upstreams().to_vec(), stop_polling.clone()).await;
+    let poller = health::spawn(
+        reporter,
+        proxy.upstreams().to_vec(),
+        store.pool(),
+        stop_polling.clone(),
+    )
+    .await;
     let routed: Vec<&str> = proxy.upstreams().iter().map(|u| u.route.package).collect();
     let gateway = dispatch::Gateway::new(local, keys, limits::Limits::new(&config), proxy);
     tracing::info!(addr = ?listener.local_addr().ok(), routed = ?routed, "gateway serving");
     let server = tonic::transport::Server::builder()
-        .layer(TraceLayer)
+        .layer(
+            TraceLayer::new(
+                "gateway",
+                &[
+                    p06_proto::FILE_DESCRIPTOR_SET,
+                    tonic_health::pb::FILE_DESCRIPTOR_SET,
+                    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                ],
+            )
+            .with_access_log(config.access_log),
+        )
         .serve_with_incoming_shutdown(gateway, p06_kit::server::incoming(listener), {
             let shutdown = shutdown.clone();
             async move { shutdown.wait().await }

@@ -7,13 +7,14 @@
 
 use crate::{Config, error::GatewayError};
 use http::{HeaderMap, Request, Response, Uri};
-use p06_kit::{Identity, identity::set_mesh_headers, trace_context};
+use p06_kit::{Identity, identity::set_mesh_headers, rpc, trace_context};
 use std::{sync::Arc, time::Duration};
 use tonic::{
     body::Body,
     transport::{Channel, Endpoint},
 };
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// A service behind the gateway.
 #[derive(Debug)]
@@ -145,14 +146,30 @@ impl Proxy {
         mut request: Request<Body>,
         identity: &Identity,
     ) -> Result<Response<Body>, GatewayError> {
+        let path = request.uri().path().to_string();
+        let (service, method) = rpc::split_path(&path).unwrap_or((rpc::OTHER, rpc::OTHER));
+        let span = trace_context::client_span(&path);
+        let caller = rpc::CallerSlot::default();
+        caller.fill(identity);
+        let mut observer =
+            rpc::CallObserver::new(rpc::Side::Client, "gateway", span.clone(), service, method)
+                .with_caller(caller);
         prepare_headers(request.headers_mut(), &self.internal_token, identity);
+        trace_context::inject_from(&span, request.headers_mut());
         *request.uri_mut() = upstream_uri(&upstream.origin, request.uri())?;
-        upstream
+        match upstream
             .channel
             .clone()
             .oneshot(request)
+            .instrument(span)
             .await
-            .map_err(|e| GatewayError::upstream(upstream.route.package, &e))
+        {
+            Ok(response) => Ok(observer.observe(response)),
+            Err(e) => {
+                observer.finish(14);
+                Err(GatewayError::upstream(upstream.route.package, &e))
+            }
+        }
     }
 }
 

@@ -89,15 +89,18 @@ pub async fn serve_with_clock(
     }
     let api = api::LocalitiesApi::new(Arc::new(store.clone()), clock);
     let routes = tonic::service::Routes::new(LocalitiesServer::new(api));
-    let result = p06_kit::server::serve_internal(
-        "localities",
+    let service = p06_kit::server::Service {
+        name: "localities",
         routes,
-        &[SERVICE_NAME],
-        listener,
-        &config.internal_token,
-        shutdown,
-    )
-    .await;
+        services: &[SERVICE_NAME],
+        descriptor_sets: &[
+            p06_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ],
+        database: store.pool().clone(),
+    };
+    let result =
+        p06_kit::server::serve_internal(service, listener, &config.internal_token, shutdown).await;
     store.close().await;
     Ok(result?)
 }

@@ -171,7 +171,7 @@ pub async fn serve_with_clock(
     }
     let office = config.office_hours()?;
     let channel = |url: &str| {
-        p06_kit::client::internal(url, &config.internal_token)
+        p06_kit::client::internal("notifications", url, &config.internal_token)
             .map_err(|e| ServeError::Config(e.to_string()))
     };
     let remote = remote::Remote::new(
@@ -203,15 +203,18 @@ pub async fn serve_with_clock(
     let background = spawn_background(engine.clone(), webhook, email, shutdown.clone());
     let api = api::NotificationsApi::new(engine, shutdown.clone());
     let routes = tonic::service::Routes::new(NotificationsServer::new(api));
-    let result = p06_kit::server::serve_internal(
-        "notifications",
+    let service = p06_kit::server::Service {
+        name: "notifications",
         routes,
-        &[SERVICE_NAME],
-        listener,
-        &config.internal_token,
-        shutdown,
-    )
-    .await;
+        services: &[SERVICE_NAME],
+        descriptor_sets: &[
+            p06_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ],
+        database: store.pool().clone(),
+    };
+    let result =
+        p06_kit::server::serve_internal(service, listener, &config.internal_token, shutdown).await;
     for task in background {
         let _ = task.await;
     }

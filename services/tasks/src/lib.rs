@@ -98,8 +98,9 @@ pub async fn serve_with_clock(
     if config.internal_token.is_empty() {
         return Err(ServeError::Config("internal_token must be set".into()));
     }
-    let localities = p06_kit::client::internal(&config.localities_url, &config.internal_token)
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let localities =
+        p06_kit::client::internal("tasks", &config.localities_url, &config.internal_token)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
     let store = SqlStore::connect(&config.database_url).await?;
     let calendar = seed(&store).await?;
     let api = api::TasksApi::new(
@@ -115,15 +116,18 @@ pub async fn serve_with_clock(
         tokio::spawn(reconcile(api.clone(), every, shutdown.clone()));
     }
     let routes = tonic::service::Routes::new(TasksServer::from_arc(api));
-    let result = p06_kit::server::serve_internal(
-        "tasks",
+    let service = p06_kit::server::Service {
+        name: "tasks",
         routes,
-        &[SERVICE_NAME],
-        listener,
-        &config.internal_token,
-        shutdown,
-    )
-    .await;
+        services: &[SERVICE_NAME],
+        descriptor_sets: &[
+            p06_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ],
+        database: store.pool().clone(),
+    };
+    let result =
+        p06_kit::server::serve_internal(service, listener, &config.internal_token, shutdown).await;
     store.close().await;
     Ok(result?)
 }

@@ -140,6 +140,14 @@ impl Store {
         }
     }
 
+    /// The pool as the kit sees it (for readiness checks).
+    pub fn pool(&self) -> p06_kit::sql::Pool {
+        match self {
+            Store::Sqlite(pool) => p06_kit::sql::Pool::Sqlite(pool.clone()),
+            Store::Postgres(pool) => p06_kit::sql::Pool::Postgres(pool.clone()),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         match self {

@@ -241,6 +241,11 @@ impl SqlStore {
         self.pool.close().await
     }
 
+    /// The connection pool (for readiness checks and pool metrics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     async fn with_links(&self, rows: Vec<UnitRow>) -> StoreResult<Vec<Unit>> {
         if rows.is_empty() {
             return Ok(Vec::new());

@@ -38,6 +38,11 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// The connection pool (for readiness checks and pool metrics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Whether this is PostgreSQL (several replicas may share it).
     pub fn is_postgres(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))

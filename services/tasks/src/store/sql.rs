@@ -563,6 +563,11 @@ impl SqlStore {
         self.pool.close().await
     }
 
+    /// The connection pool (for readiness checks and pool metrics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     async fn assignments_where(&self, tail: &str, args: &[Arg]) -> StoreResult<Vec<Assignment>> {
         let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(pool, tail, args));
         into_assignments(rows)

@@ -1,0 +1,429 @@
+//! One gRPC call observed, on the server or the client side, the way the
+//! OpenTelemetry RPC conventions read it: a span whose status follows the
+//! side's rule, `rpc.grpc.status_code` as an integer, the
+//! `rpc.{server,client}.call.duration` histogram, the caller's unit and role
+//! once known, and (when asked) one access-log line. Everything ends when the
+//! response stream ends — its trailers, or its drop when the peer goes — so a
+//! streaming call is measured over its life, not to its first header.
+
+use crate::identity::Identity;
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Histogram, Meter},
+};
+use std::{
+    collections::HashSet,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+use tonic::body::Body;
+
+/// The label for a method or service outside the known set (semantic
+/// conventions' `_OTHER`), so hostile paths cannot grow the label set.
+pub const OTHER: &str = "_OTHER";
+
+/// Which end of a call is observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// This process answers the call.
+    Server,
+    /// This process makes the call.
+    Client,
+}
+
+/// Whether a status code marks the span Error: on the server only the codes
+/// that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+/// INTERNAL, UNAVAILABLE, DATA_LOSS); on the client every code but OK.
+pub fn is_error(side: Side, code: i32) -> bool {
+    match side {
+        Side::Client => code != 0,
+        Side::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+    }
+}
+
+/// The gRPC methods a process labels by name; every other path is
+/// [`OTHER`]. Built from encoded `FileDescriptorSet`s (the reflection sets).
+#[derive(Debug, Default)]
+pub struct KnownMethods {
+    paths: HashSet<String>,
+}
+
+impl KnownMethods {
+    /// Every method of every service in `sets`.
+    pub fn from_descriptor_sets(sets: &[&[u8]]) -> Self {
+        use prost::Message as _;
+        let mut paths = HashSet::new();
+        for set in sets {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
+                continue;
+            };
+            for file in set.file {
+                let package = file.package.unwrap_or_default();
+                for service in file.service {
+                    let service_name = match package.as_str() {
+                        "" => service.name().to_string(),
+                        p => format!("{p}.{}", service.name()),
+                    };
+                    for method in service.method {
+                        paths.insert(format!("/{service_name}/{}", method.name()));
+                    }
+                }
+            }
+        }
+        Self { paths }
+    }
+
+    /// `(rpc.service, rpc.method)` for a request path, or [`OTHER`] twice.
+    pub fn labels<'a>(&self, path: &'a str) -> (&'a str, &'a str) {
+        match split_path(path) {
+            Some(parts) if self.paths.contains(path) => parts,
+            _ => (OTHER, OTHER),
+        }
+    }
+}
+
+/// `/pkg.Service/Method` → `("pkg.Service", "Method")`.
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix('/')?.split_once('/')
+}
+
+/// The verified caller of a call, filled in by whoever authenticates it
+/// (the gateway's key check, a service's internal-credential check) and
+/// read when the call ends, for the span and the access log.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(Arc<OnceLock<Identity>>);
+
+impl CallerSlot {
+    /// Records the caller (the first record wins).
+    pub fn fill(&self, identity: &Identity) {
+        let _ = self.0.set(identity.clone());
+    }
+
+    fn get(&self) -> Option<&Identity> {
+        self.0.get()
+    }
+}
+
+struct Instruments {
+    server: Histogram<f64>,
+    client: Histogram<f64>,
+}
+
+/// Bucket bounds (seconds) the RPC conventions advise for call durations.
+const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The process's p06 meter (the global provider's, so a no-op until
+/// [`crate::telemetry::init`] installs one).
+pub fn meter() -> Meter {
+    opentelemetry::global::meter("p06")
+}
+
+fn instruments() -> &'static Instruments {
+    static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+    INSTRUMENTS.get_or_init(|| {
+        let meter = meter();
+        let histogram = |name: &'static str, what: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(what)
+                .with_boundaries(DURATION_BOUNDS.to_vec())
+                .build()
+        };
+        Instruments {
+            server: histogram(
+                "rpc.server.call.duration",
+                "Duration of gRPC calls answered, to the end of the response stream",
+            ),
+            client: histogram(
+                "rpc.client.call.duration",
+                "Duration of gRPC calls made, to the end of the response stream",
+            ),
+        }
+    })
+}
+
+/// A call in progress: ends once, with the code of its trailers (or
+/// CANCELLED when dropped before them).
+pub struct CallObserver {
+    span: tracing::Span,
+    side: Side,
+    component: &'static str,
+    started: Instant,
+    service: String,
+    method: String,
+    caller: CallerSlot,
+    access_log: Option<String>,
+    finished: bool,
+}
+
+impl CallObserver {
+    /// Starts observing a call labelled `service`/`method`, in `span`, made
+    /// or answered by `component` ("gateway", "tasks": the `p06.component`
+    /// label, which tells the services of one `p06 up` process apart).
+    pub fn new(
+        side: Side,
+        component: &'static str,
+        span: tracing::Span,
+        service: &str,
+        method: &str,
+    ) -> Self {
+        Self {
+            span,
+            side,
+            component,
+            started: Instant::now(),
+            service: service.to_string(),
+            method: method.to_string(),
+            caller: CallerSlot::default(),
+            access_log: None,
+            finished: false,
+        }
+    }
+
+    /// Reads the caller from `slot` when the call ends.
+    pub fn with_caller(mut self, slot: CallerSlot) -> Self {
+        self.caller = slot;
+        self
+    }
+
+    /// Writes one access-log line at INFO when the call ends, naming `peer`.
+    pub fn with_access_log(mut self, peer: String) -> Self {
+        self.access_log = Some(peer);
+        self
+    }
+
+    /// Ends the call with `code`.
+    pub fn finish(&mut self, code: i32) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let span = &self.span;
+        span.record("rpc.grpc.status_code", i64::from(code));
+        if is_error(self.side, code) {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", code_name(code));
+        }
+        let caller = self.caller.get();
+        if let Some(identity) = caller {
+            span.record("p06.caller.unit", identity.unit.as_str());
+            span.record("p06.caller.role", identity.role.as_str());
+        }
+        let histogram = match self.side {
+            Side::Server => &instruments().server,
+            Side::Client => &instruments().client,
+        };
+        histogram.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.service", self.service.clone()),
+                KeyValue::new("rpc.method", self.method.clone()),
+                KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+                KeyValue::new("p06.component", self.component),
+            ],
+        );
+        if let Some(peer) = &self.access_log {
+            access_log(
+                span,
+                &self.service,
+                &self.method,
+                code,
+                elapsed,
+                caller,
+                peer,
+            );
+        }
+    }
+
+    /// Ends the call from response headers when they already carry the
+    /// status (a trailers-only answer, or an HTTP error); otherwise the
+    /// body's trailers will.
+    pub fn finish_from_headers(&mut self, status: http::StatusCode, headers: &HeaderMap) -> bool {
+        if let Some(code) = grpc_status(headers) {
+            self.finish(code);
+            return true;
+        }
+        if status != http::StatusCode::OK {
+            self.finish(code_for_http(status));
+            return true;
+        }
+        false
+    }
+
+    /// Wraps a response so the call ends with its stream.
+    pub fn observe(mut self, response: http::Response<Body>) -> http::Response<Body> {
+        if self.finish_from_headers(response.status(), response.headers()) {
+            return response;
+        }
+        response.map(|inner| {
+            Body::new(ObservedBody {
+                inner,
+                observer: self,
+            })
+        })
+    }
+}
+
+impl Drop for CallObserver {
+    fn drop(&mut self) {
+        // The stream went away before its trailers: the peer cancelled.
+        self.finish(1);
+    }
+}
+
+fn access_log(
+    span: &tracing::Span,
+    service: &str,
+    method: &str,
+    code: i32,
+    elapsed: Duration,
+    caller: Option<&Identity>,
+    peer: &str,
+) {
+    let _entered = span.enter();
+    let (key, unit) = caller.map_or(("", ""), |c| (c.key.as_str(), c.unit.as_str()));
+    tracing::info!(
+        target: "p06::access",
+        service,
+        method,
+        code,
+        status = code_name(code),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        key,
+        unit,
+        peer,
+        "rpc"
+    );
+}
+
+/// The `grpc-status` a header map carries.
+pub fn grpc_status(headers: &HeaderMap) -> Option<i32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The gRPC code for an HTTP status that carried none (the gRPC HTTP/2
+/// mapping).
+fn code_for_http(status: http::StatusCode) -> i32 {
+    match status.as_u16() {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502..=504 => 14,
+        _ => 2,
+    }
+}
+
+/// The canonical name of a status code ("PERMISSION_DENIED").
+pub fn code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("UNKNOWN")
+}
+
+/// A response body that ends its call's observation with the stream.
+struct ObservedBody {
+    inner: Body,
+    observer: CallObserver,
+}
+
+impl http_body::Body for ObservedBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = grpc_status(trailers).unwrap_or(2);
+                    self.observer.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(status))) => {
+                let code = status.code() as i32;
+                self.observer.finish(code);
+            }
+            // A stream that ends without trailers broke the protocol.
+            Poll::Ready(None) => self.observer.finish(2),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_and_client_rules_differ() {
+        for code in [0, 1, 3, 5, 6, 7, 8, 9, 10, 11, 16] {
+            assert!(!is_error(Side::Server, code), "server {code}");
+        }
+        for code in [2, 4, 12, 13, 14, 15] {
+            assert!(is_error(Side::Server, code), "server {code}");
+        }
+        assert!(!is_error(Side::Client, 0));
+        for code in 1..=16 {
+            assert!(is_error(Side::Client, code), "client {code}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_share_one_label() {
+        let known = KnownMethods::from_descriptor_sets(&[tonic_health::pb::FILE_DESCRIPTOR_SET]);
+        assert_eq!(
+            known.labels("/grpc.health.v1.Health/Check"),
+            ("grpc.health.v1.Health", "Check")
+        );
+        assert_eq!(known.labels("/grpc.health.v1.Health/Nope"), (OTHER, OTHER));
+        assert_eq!(known.labels("/x"), (OTHER, OTHER));
+        assert_eq!(code_name(7), "PERMISSION_DENIED");
+        assert_eq!(code_name(99), "UNKNOWN");
+    }
+}
