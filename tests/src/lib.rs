@@ -4,6 +4,7 @@
 //! the server named by `P06_TEST_DATABASE_URL`.
 #![forbid(unsafe_code)]
 
+pub mod otlp;
 pub mod replica;
 pub mod smtp;
 pub mod webhook;

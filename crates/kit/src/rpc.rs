@@ -207,6 +207,9 @@ impl CallObserver {
         }
         let elapsed = self.started.elapsed();
         let span = &self.span;
+        // A span ends at its last exit: entering it here makes its end the
+        // end of the call, not the return of the response headers.
+        let _entered = span.enter();
         span.record("rpc.grpc.status_code", i64::from(code));
         if is_error(self.side, code) {
             span.record("otel.status_code", "ERROR");
@@ -232,15 +235,7 @@ impl CallObserver {
             ],
         );
         if let Some(peer) = &self.access_log {
-            access_log(
-                span,
-                &self.service,
-                &self.method,
-                code,
-                elapsed,
-                caller,
-                peer,
-            );
+            access_log(&self.service, &self.method, code, elapsed, caller, peer);
         }
     }
 
@@ -281,7 +276,6 @@ impl Drop for CallObserver {
 }
 
 fn access_log(
-    span: &tracing::Span,
     service: &str,
     method: &str,
     code: i32,
@@ -289,7 +283,6 @@ fn access_log(
     caller: Option<&Identity>,
     peer: &str,
 ) {
-    let _entered = span.enter();
     let (key, unit) = caller.map_or(("", ""), |c| (c.key.as_str(), c.unit.as_str()));
     tracing::info!(
         target: "p06::access",

@@ -67,10 +67,42 @@ fn otlp_endpoint() -> Option<String> {
         .filter(|e| !e.trim().is_empty())
 }
 
+/// How a process's telemetry is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `service.name` (unless `OTEL_SERVICE_NAME` is set).
+    pub service: String,
+    /// JSON log lines instead of text.
+    pub json: bool,
+    /// The OTLP/gRPC collector; `None` = no export.
+    pub otlp_endpoint: Option<String>,
+    /// How long finished spans wait to be exported in a batch; `None` =
+    /// the SDK's (`OTEL_BSP_SCHEDULE_DELAY`, 5 s).
+    pub span_export_delay: Option<std::time::Duration>,
+}
+
 /// Installs the global subscriber, tracer and meter providers for `service`
-/// ("p06-gateway", …); JSON log lines when `json` is set. Safe to call more
-/// than once: later calls keep the first pipelines.
+/// ("p06-gateway", …), exporting to `OTEL_EXPORTER_OTLP_ENDPOINT` when set;
+/// JSON log lines when `json` is set. Safe to call more than once: later
+/// calls keep the first pipelines.
 pub fn init(service: &str, json: bool) -> TelemetryGuard {
+    init_with(Options {
+        service: service.to_string(),
+        json,
+        otlp_endpoint: otlp_endpoint(),
+        span_export_delay: None,
+    })
+}
+
+/// [`init`] with every setting given.
+pub fn init_with(options: Options) -> TelemetryGuard {
+    let Options {
+        service,
+        json,
+        otlp_endpoint: endpoint,
+        span_export_delay,
+    } = options;
+    let service = service.as_str();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
@@ -83,10 +115,9 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
             .boxed()
     };
     let resource = resource(service);
-    let endpoint = otlp_endpoint();
     let traces = endpoint
         .as_ref()
-        .and_then(|_| trace_provider(resource.clone()));
+        .and_then(|e| trace_provider(e, resource.clone(), span_export_delay));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
         tracing_opentelemetry::layer()
@@ -107,7 +138,7 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
             metrics: None,
         };
     }
-    let meters = metrics::provider(resource, endpoint.is_some());
+    let meters = metrics::provider(resource, endpoint.as_deref());
     opentelemetry::global::set_meter_provider(meters.clone());
     if let Some(p) = &traces {
         opentelemetry::global::set_tracer_provider(p.clone());
@@ -121,15 +152,29 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
     }
 }
 
-fn trace_provider(resource: Resource) -> Option<SdkTracerProvider> {
+fn trace_provider(
+    endpoint: &str,
+    resource: Resource,
+    delay: Option<std::time::Duration>,
+) -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor};
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
+        .with_endpoint(endpoint)
         .build()
         .map_err(|error| eprintln!("p06: otlp span exporter not started: {error}"))
         .ok()?;
+    let mut batch = BatchConfigBuilder::default();
+    if let Some(delay) = delay {
+        batch = batch.with_scheduled_delay(delay);
+    }
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batch.build())
+        .build();
     Some(
         SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
+            .with_span_processor(processor)
             .with_resource(resource)
             .build(),
     )

@@ -28,8 +28,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one upstream check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Reports the gateway SERVING, then polls `upstreams` in a background
-/// task until `shutdown`; await the handle to know it stopped.
+/// Checks everything once (so the gateway starts with true statuses), then
+/// keeps polling in a background task until `shutdown`; await the handle to
+/// know it stopped.
 pub async fn spawn(
     reporter: HealthReporter,
     upstreams: Vec<Upstream>,
@@ -39,34 +40,57 @@ pub async fn spawn(
     reporter
         .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
         .await;
-    for upstream in &upstreams {
-        reporter
-            .set_service_status(upstream.route.public_service, ServingStatus::NotServing)
-            .await;
-    }
-    tokio::spawn(poll(reporter, upstreams, keys, shutdown))
+    let mut poller = Poller {
+        last: vec![None; upstreams.len()],
+        last_overall: None,
+        reporter,
+        upstreams,
+        keys,
+    };
+    poller.round().await;
+    tokio::spawn(poller.run(shutdown))
 }
 
-async fn poll(reporter: HealthReporter, upstreams: Vec<Upstream>, keys: Pool, shutdown: Shutdown) {
-    let mut interval = tokio::time::interval(POLL_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Vec<Option<ServingStatus>> = vec![None; upstreams.len()];
-    let mut last_overall = None;
-    loop {
-        let (keys_ok, statuses) = tokio::select! {
-            biased;
-            () = shutdown.wait() => break,
-            polled = async {
-                interval.tick().await;
-                tokio::join!(
-                    readiness::database_reachable(&keys),
-                    futures::future::join_all(upstreams.iter().map(check)),
-                )
-            } => polled,
-        };
-        let any_upstream = upstreams.is_empty() || statuses.contains(&ServingStatus::Serving);
+struct Poller {
+    reporter: HealthReporter,
+    upstreams: Vec<Upstream>,
+    keys: Pool,
+    last: Vec<Option<ServingStatus>>,
+    last_overall: Option<(bool, bool)>,
+}
+
+fn status(ok: bool) -> ServingStatus {
+    if ok {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
+}
+
+impl Poller {
+    async fn run(mut self, shutdown: Shutdown) {
+        let mut interval = tokio::time::interval(POLL_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => break,
+                () = async { interval.tick().await; self.round().await } => {}
+            }
+        }
+        self.stop().await;
+    }
+
+    /// Checks the key database and every upstream once and reports changes.
+    async fn round(&mut self) {
+        let (keys_ok, statuses) = tokio::join!(
+            readiness::database_reachable(&self.keys),
+            futures::future::join_all(self.upstreams.iter().map(check)),
+        );
+        let any_upstream = self.upstreams.is_empty() || statuses.contains(&ServingStatus::Serving);
         let overall = (keys_ok, any_upstream);
-        if last_overall != Some(overall) {
+        if self.last_overall != Some(overall) {
             if !keys_ok {
                 tracing::warn!("key database unreachable: not serving");
             } else if !any_upstream {
@@ -74,46 +98,47 @@ async fn poll(reporter: HealthReporter, upstreams: Vec<Upstream>, keys: Pool, sh
             }
             readiness::report("gateway database", keys_ok);
             readiness::report("gateway upstreams", any_upstream);
-            let status = |ok: bool| {
-                if ok {
-                    ServingStatus::Serving
-                } else {
-                    ServingStatus::NotServing
-                }
-            };
-            reporter
+            self.reporter
                 .set_service_status(ACCESS_SERVICE, status(keys_ok))
                 .await;
-            reporter
+            self.reporter
                 .set_service_status("", status(keys_ok && any_upstream))
                 .await;
-            last_overall = Some(overall);
+            self.last_overall = Some(overall);
         }
-        for ((upstream, status), last) in upstreams.iter().zip(statuses).zip(last.iter_mut()) {
-            if *last != Some(status) {
+        for ((upstream, now), last) in self
+            .upstreams
+            .iter()
+            .zip(statuses)
+            .zip(self.last.iter_mut())
+        {
+            if *last != Some(now) {
                 let service = upstream.route.public_service;
-                match status {
+                match now {
                     ServingStatus::Serving => tracing::info!(service, "upstream serving"),
                     _ => tracing::warn!(service, origin = %upstream.origin, "upstream not serving"),
                 }
-                reporter.set_service_status(service, status).await;
-                *last = Some(status);
+                self.reporter.set_service_status(service, now).await;
+                *last = Some(now);
             }
         }
     }
-    readiness::forget("gateway database");
-    readiness::forget("gateway upstreams");
-    for service in ["", ACCESS_SERVICE, LIVENESS_SERVICE] {
-        reporter
-            .set_service_status(service, ServingStatus::NotServing)
-            .await;
+
+    async fn stop(self) {
+        readiness::forget("gateway database");
+        readiness::forget("gateway upstreams");
+        for service in ["", ACCESS_SERVICE, LIVENESS_SERVICE] {
+            self.reporter
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        for upstream in &self.upstreams {
+            self.reporter
+                .set_service_status(upstream.route.public_service, ServingStatus::NotServing)
+                .await;
+        }
+        tracing::debug!("health poller stopped");
     }
-    for upstream in &upstreams {
-        reporter
-            .set_service_status(upstream.route.public_service, ServingStatus::NotServing)
-            .await;
-    }
-    tracing::debug!("health poller stopped");
 }
 
 /// One upstream's overall health.

@@ -42,8 +42,10 @@ impl MetricReader for SharedReader {
 
 static SCRAPE: OnceLock<SharedReader> = OnceLock::new();
 
-/// Builds the meter provider for `resource`; `otlp` adds the exporter.
-pub(super) fn provider(resource: Resource, otlp: bool) -> SdkMeterProvider {
+/// Builds the meter provider for `resource`; an `otlp` endpoint adds the
+/// exporter.
+pub(super) fn provider(resource: Resource, otlp: Option<&str>) -> SdkMeterProvider {
+    use opentelemetry_otlp::WithExportConfig as _;
     let reader = SharedReader(Arc::new(
         ManualReader::builder()
             .with_temporality(Temporality::Cumulative)
@@ -52,9 +54,10 @@ pub(super) fn provider(resource: Resource, otlp: bool) -> SdkMeterProvider {
     let mut builder = SdkMeterProvider::builder()
         .with_resource(resource)
         .with_reader(reader.clone());
-    if otlp {
+    if let Some(endpoint) = otlp {
         match opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
+            .with_endpoint(endpoint)
             .build()
         {
             Ok(exporter) => builder = builder.with_periodic_exporter(exporter),

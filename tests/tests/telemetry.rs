@@ -1,0 +1,284 @@
+//! Traces as a dashboard reads them, through the public gateway with the
+//! process's real pipeline (`p06_kit::telemetry`) exporting to an OTLP
+//! receiver the test runs: span kinds and parents across gateway →
+//! service, span status by the semantic conventions' server and client
+//! rules, integer status codes, the caller's unit and role (never the key),
+//! streams measured over their life, health checks not traced.
+//!
+//! Each call carries its own `traceparent`, so a test reads only its trace.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
+use p06_proto::{
+    gateway::v1::Role,
+    localities::v1::{Contacts, GetUnitRequest, UpdateContactsRequest, WebhookEndpoint},
+    notifications::v1::ListNotificationsRequest,
+    tasks::v1::WatchChangesRequest,
+};
+use p06_tests::{
+    Backend, Setup, TestStack,
+    otlp::{OtlpReceiver, Received, int, string},
+};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The receiver, with this process's telemetry exporting to it (set up once
+/// for every test of this binary, on the receiver's own runtime).
+fn receiver() -> &'static OtlpReceiver {
+    static RECEIVER: OnceLock<OtlpReceiver> = OnceLock::new();
+    RECEIVER.get_or_init(|| {
+        OtlpReceiver::start_with(|endpoint| {
+            let guard = p06_kit::telemetry::init_with(p06_kit::telemetry::Options {
+                service: "p06-test".into(),
+                json: false,
+                otlp_endpoint: Some(endpoint.to_string()),
+                span_export_delay: Some(Duration::from_millis(50)),
+            });
+            // The pipelines live as long as the test process.
+            std::mem::forget(guard);
+        })
+    })
+}
+
+/// A fresh W3C trace context: (trace id hex, header value).
+fn new_trace() -> (String, String) {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    (trace.clone(), format!("00-{trace}-{parent}-01"))
+}
+
+fn traced<T>(message: T, traceparent: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().unwrap());
+    request
+}
+
+fn in_trace(spans: &[Received], trace: &str) -> Vec<Span> {
+    spans
+        .iter()
+        .filter(|r| hex(&r.span.trace_id) == trace)
+        .map(|r| r.span.clone())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Waits for the three spans of one proxied call: the gateway's SERVER span,
+/// its CLIENT span, and the upstream's SERVER span under that client span.
+async fn call_spans(trace: &str, method: &str) -> (Span, Span, Span) {
+    receiver()
+        .wait_for(&format!("{method} spans"), WAIT, |spans| {
+            let spans = in_trace(spans, trace);
+            let named = |kind: SpanKind| {
+                spans
+                    .iter()
+                    .filter(|s| s.kind == kind as i32 && s.name.ends_with(method))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            let client = named(SpanKind::Client).into_iter().next()?;
+            let servers = named(SpanKind::Server);
+            let upstream = servers
+                .iter()
+                .find(|s| s.parent_span_id == client.span_id)?
+                .clone();
+            let gateway = servers
+                .iter()
+                .find(|s| s.span_id == client.parent_span_id)?
+                .clone();
+            Some((gateway, client, upstream))
+        })
+        .await
+}
+
+fn status(span: &Span) -> i32 {
+    span.status.as_ref().map_or(0, |s| s.code)
+}
+
+fn unset_or_ok(span: &Span) -> bool {
+    status(span) != StatusCode::Error as i32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_the_server_and_client_rules() {
+    receiver();
+    // Notifications is routed to a port where nothing listens: UNAVAILABLE.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let stack = TestStack::start_setup(
+        Backend::Sqlite,
+        Setup {
+            external_notifications: Some(dead_addr),
+            ..Setup::new(Arc::new(p06_kit::SystemClock))
+        },
+    )
+    .await
+    .unwrap();
+    let admin = stack.admin_key.clone();
+
+    // OK: neither side is marked; codes are integers; the caller is named.
+    let (trace, parent) = new_trace();
+    stack
+        .localities(&admin)
+        .await
+        .get_unit(traced(
+            GetUnitRequest {
+                name: "units/p01".into(),
+            },
+            &parent,
+        ))
+        .await
+        .unwrap();
+    let (gateway, client, upstream) = call_spans(&trace, "Localities/GetUnit").await;
+    for span in [&gateway, &client, &upstream] {
+        assert!(unset_or_ok(span), "OK marks no span: {span:?}");
+        assert_eq!(int(&span.attributes, "rpc.grpc.status_code"), Some(0));
+        assert_eq!(
+            string(&span.attributes, "rpc.service").as_deref(),
+            Some("p06.localities.v1.Localities")
+        );
+    }
+    assert_eq!(hex(&gateway.parent_span_id), parent[36..52]);
+    for span in [&gateway, &upstream] {
+        assert_eq!(
+            string(&span.attributes, "p06.caller.unit").as_deref(),
+            Some("units/wg06")
+        );
+        assert_eq!(
+            string(&span.attributes, "p06.caller.role").as_deref(),
+            Some("ADMIN")
+        );
+    }
+    let secret = admin.rsplit('_').next().unwrap();
+    let everything = format!("{:?}", in_trace(&receiver().spans(), &trace));
+    assert!(
+        !everything.contains(secret),
+        "no span carries the key's secret"
+    );
+
+    // PERMISSION_DENIED: the servers answered correctly (unset); the
+    // gateway's call failed (its CLIENT span is Error).
+    let unit_key = stack.key_for("units/p01", Role::Unit).await;
+    let (trace, parent) = new_trace();
+    let denied = stack
+        .localities(&unit_key)
+        .await
+        .update_contacts(traced(
+            UpdateContactsRequest {
+                contacts: Some(Contacts {
+                    name: "units/p02/contacts".into(),
+                    webhook: Some(WebhookEndpoint {
+                        url: "https://example.gov.vn/hook".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &parent,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let (gateway, client, upstream) = call_spans(&trace, "Localities/UpdateContacts").await;
+    assert!(unset_or_ok(&gateway), "{gateway:?}");
+    assert!(unset_or_ok(&upstream), "{upstream:?}");
+    assert_eq!(status(&client), StatusCode::Error as i32, "{client:?}");
+    for span in [&gateway, &client, &upstream] {
+        assert_eq!(int(&span.attributes, "rpc.grpc.status_code"), Some(7));
+    }
+    assert_eq!(
+        string(&upstream.attributes, "p06.caller.role").as_deref(),
+        Some("UNIT")
+    );
+
+    // UNAVAILABLE: the gateway's SERVER span and its CLIENT span are Error.
+    let (trace, parent) = new_trace();
+    let unavailable = stack
+        .notifications(&admin)
+        .await
+        .list_notifications(traced(
+            ListNotificationsRequest {
+                parent: "units/p01".into(),
+                ..Default::default()
+            },
+            &parent,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unavailable.code(), tonic::Code::Unavailable);
+    let (gateway, client) = receiver()
+        .wait_for("ListNotifications spans", WAIT, |spans| {
+            let spans = in_trace(spans, &trace);
+            let of = |kind: SpanKind| spans.iter().find(|s| s.kind == kind as i32).cloned();
+            Some((of(SpanKind::Server)?, of(SpanKind::Client)?))
+        })
+        .await;
+    assert_eq!(status(&gateway), StatusCode::Error as i32, "{gateway:?}");
+    assert_eq!(status(&client), StatusCode::Error as i32, "{client:?}");
+    assert_eq!(int(&gateway.attributes, "rpc.grpc.status_code"), Some(14));
+    assert_eq!(client.parent_span_id, gateway.span_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_traced_over_its_life_and_health_is_not_traced() {
+    receiver();
+    let stack = TestStack::start().await;
+    let admin = stack.admin_key.clone();
+
+    let (health_trace, health_parent) = new_trace();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(stack.channel(None).await);
+    health
+        .check(traced(
+            tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            },
+            &health_parent,
+        ))
+        .await
+        .unwrap();
+
+    let (trace, parent) = new_trace();
+    let held = Duration::from_millis(400);
+    let mut changes = stack
+        .tasks(&admin)
+        .await
+        .watch_changes(traced(WatchChangesRequest { after_sequence: 0 }, &parent))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(held).await;
+    // Nothing changed yet: the stream is open and idle; the client leaves.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), changes.message())
+            .await
+            .is_err()
+    );
+    drop(changes);
+    let (gateway, _client, upstream) = call_spans(&trace, "Tasks/WatchChanges").await;
+    for span in [&gateway, &upstream] {
+        let lived = span.end_time_unix_nano - span.start_time_unix_nano;
+        assert!(
+            lived >= held.as_nanos() as u64,
+            "{} lasted {lived} ns, not the stream's life",
+            span.name
+        );
+        // The caller went away: CANCELLED, which the server rule leaves unset.
+        assert_eq!(int(&span.attributes, "rpc.grpc.status_code"), Some(1));
+        assert!(unset_or_ok(span));
+    }
+    assert!(
+        in_trace(&receiver().spans(), &health_trace).is_empty(),
+        "health checks are not traced"
+    );
+}
