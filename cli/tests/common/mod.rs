@@ -27,6 +27,11 @@ pub fn up(dir: &Path, env: &[(&str, &str)]) -> Up {
 
 /// [`up`] with extra arguments (e.g. `--demo`).
 pub fn up_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Up {
+    up_logging(dir, env, extra, Stdio::inherit())
+}
+
+/// [`up_with`] writing its log (stderr) to `log`.
+pub fn up_logging(dir: &Path, env: &[(&str, &str)], extra: &[&str], log: Stdio) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_p06"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -34,7 +39,7 @@ pub fn up_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Up {
         .envs(env.iter().copied())
         .env_remove("P06_API_KEY")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("p06 starts");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -78,6 +83,26 @@ impl Up {
         assert!(sent.success());
         self.child.wait().expect("wait").success()
     }
+}
+
+/// The body of `GET http://{addr}{path}` (HTTP/1.0, so the server closes),
+/// with the status code.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    (code, body.to_string())
 }
 
 /// Runs a `p06` client subcommand against `gateway` with `key`.

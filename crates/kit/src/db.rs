@@ -37,6 +37,14 @@ pub enum DbError {
 }
 
 impl Backend {
+    /// Its `db.system.name` in the OpenTelemetry conventions.
+    pub fn system_name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+
     /// The backend a URL names.
     pub fn of(url: &str) -> Result<Self, DbError> {
         if url.starts_with("sqlite:") {

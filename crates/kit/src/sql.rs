@@ -38,6 +38,11 @@ impl Pool {
         })
     }
 
+    /// The backend's `db.system.name` ("sqlite", "postgresql").
+    pub fn system_name(&self) -> &'static str {
+        self.backend().system_name()
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match self {

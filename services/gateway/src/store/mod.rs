@@ -140,6 +140,14 @@ impl Store {
         }
     }
 
+    /// The backend's `db.system.name`.
+    pub fn system_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgresql",
+        }
+    }
+
     /// The pool as the kit sees it (for readiness checks).
     pub fn pool(&self) -> p06_kit::sql::Pool {
         match self {

@@ -86,6 +86,7 @@ impl From<RequestRow> for CreateRequest {
 }
 
 impl KeyStore for Store {
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_key gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "insert_key"))]
     async fn insert_key(
         &self,
         key: &ApiKeyRecord,
@@ -135,6 +136,7 @@ impl KeyStore for Store {
         })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "find_request gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "find_request"))]
     async fn find_request(
         &self,
         request_hash: &str,
@@ -153,6 +155,7 @@ impl KeyStore for Store {
         Ok(row.map(CreateRequest::from))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_key gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "get_key"))]
     async fn get_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, sqlx::Error> {
         let row: Option<KeyRow> = on_pool!(self, pool => {
             sqlx::query_as(GET_KEY).bind(id).fetch_optional(pool).await?
@@ -160,6 +163,7 @@ impl KeyStore for Store {
         row.map(ApiKeyRecord::try_from).transpose()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_keys gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "list_keys"))]
     async fn list_keys(
         &self,
         after: Option<(i64, &str)>,
@@ -180,6 +184,7 @@ impl KeyStore for Store {
         rows.into_iter().map(ApiKeyRecord::try_from).collect()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoke_key gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "revoke_key"))]
     async fn revoke_key(
         &self,
         id: &str,
@@ -196,6 +201,7 @@ impl KeyStore for Store {
         Ok(self.get_key(id).await?.map(|key| (key, changed > 0)))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "count_keys gateway", otel.kind = "client", db.system.name = self.system_name(), db.namespace = "gateway", db.operation.name = "count_keys"))]
     async fn count_keys(&self) -> Result<i64, sqlx::Error> {
         on_pool!(self, pool => {
             sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(pool).await

@@ -272,6 +272,7 @@ impl SqlStore {
 }
 
 impl LocalityStore for SqlStore {
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_unit localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "get_unit"))]
     async fn get_unit(&self, id: &str) -> StoreResult<Option<Unit>> {
         Ok(self
             .units_where("id = $1", &[SqlValue::Text(id.into())])
@@ -279,6 +280,7 @@ impl LocalityStore for SqlStore {
             .pop())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_units localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "list_units"))]
     async fn list_units(&self, q: &UnitQuery) -> StoreResult<UnitPage> {
         let mut conds = Vec::new();
         let mut binds = Vec::new();
@@ -332,6 +334,7 @@ impl LocalityStore for SqlStore {
         Ok(UnitPage { units, more, total })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "lookup localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "lookup"))]
     async fn lookup(
         &self,
         code: &str,
@@ -350,6 +353,7 @@ impl LocalityStore for SqlStore {
         Ok(self.units_where(&condition, &binds).await?.pop())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "successors_of localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "successors_of"))]
     async fn successors_of(&self, id: &str) -> StoreResult<Vec<Lineage>> {
         let sql = "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage \
                    WHERE predecessor_id = $1 ORDER BY is_primary DESC, successor_id";
@@ -368,6 +372,7 @@ impl LocalityStore for SqlStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_unit localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "create_unit"))]
     async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
         on_pool!(&self.pool, |pool, _Db| {
             let mut tx = pool.begin_write().await?;
@@ -386,6 +391,7 @@ impl LocalityStore for SqlStore {
             .ok_or_else(|| StoreError::NotFound(unit.id.clone()))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "update_unit localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "update_unit"))]
     async fn update_unit(&self, u: &Unit, expected: i64, m: &Mutation) -> StoreResult<Unit> {
         let search = fold(&format!("{} {}", u.name_vi, u.name_en));
         let updated = on_pool!(&self.pool, |pool, _Db| {
@@ -430,6 +436,7 @@ impl LocalityStore for SqlStore {
         }
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "merge_units localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "merge_units"))]
     async fn merge_units(&self, mg: &Merge, m: &Mutation) -> StoreResult<MergeOutcome> {
         let ends = mg
             .effective
@@ -528,6 +535,7 @@ impl LocalityStore for SqlStore {
         Ok(MergeOutcome { successor, ended })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_contacts localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "get_contacts"))]
     async fn get_contacts(&self, unit_id: &str) -> StoreResult<Option<Contacts>> {
         let sql = "SELECT unit_id, webhook_url, webhook_enabled, webhook_secrets, email_addresses, email_enabled, version, updated_at \
                    FROM unit_contacts WHERE unit_id = $1";
@@ -552,6 +560,7 @@ impl LocalityStore for SqlStore {
         .transpose()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "put_contacts localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "put_contacts"))]
     async fn put_contacts(&self, c: &Contacts, m: &Mutation) -> StoreResult<Contacts> {
         let secrets = serde_json::to_string(&c.webhook_secrets).unwrap_or_else(|_| "[]".into());
         let emails = serde_json::to_string(&c.email_addresses).unwrap_or_else(|_| "[]".into());
@@ -602,6 +611,7 @@ impl LocalityStore for SqlStore {
         }
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "recall localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "recall"))]
     async fn recall(&self, method: &str, request_id: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT result FROM request_log WHERE method = $1 AND request_id = $2";
         Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
@@ -611,6 +621,7 @@ impl LocalityStore for SqlStore {
             .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "load_reference localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "load_reference"))]
     async fn load_reference(
         &self,
         data: &ReferenceData,

@@ -277,6 +277,7 @@ macro_rules! take_seqs {
 pub(super) use take_seqs;
 
 impl NotificationStore for SqlStore {
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "feed_cursor notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "feed_cursor"))]
     async fn feed_cursor(&self) -> StoreResult<i64> {
         let sql = "SELECT sequence FROM feed_cursor WHERE id = 1";
         Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
@@ -284,6 +285,7 @@ impl NotificationStore for SqlStore {
             .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "apply_feed notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "apply_feed"))]
     async fn apply_feed(&self, from: i64, ops: &[FeedOp], cursor: i64) -> StoreResult<bool> {
         let lock = format!(
             "SELECT sequence FROM feed_cursor WHERE id = 1{}",
@@ -339,6 +341,7 @@ impl NotificationStore for SqlStore {
         Ok(true)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "schedules notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "schedules"))]
     async fn schedules(&self, keys: &[(String, String)]) -> StoreResult<Vec<Schedule>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(500) {
@@ -358,6 +361,7 @@ impl NotificationStore for SqlStore {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "claim_schedules notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "claim_schedules"))]
     async fn claim_schedules(
         &self,
         now_ms: i64,
@@ -388,6 +392,7 @@ impl NotificationStore for SqlStore {
         rows_into(rows, ScheduleRow::into_schedule)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "next_due_after notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "next_due_after"))]
     async fn next_due_after(&self, now_ms: i64) -> StoreResult<Option<i64>> {
         let sql = "SELECT min(next_due_ms) FROM schedules WHERE next_due_ms > $1";
         Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar::<
@@ -399,6 +404,7 @@ impl NotificationStore for SqlStore {
         .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "commit_evaluated notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "commit_evaluated"))]
     async fn commit_evaluated(
         &self,
         evaluated: Vec<Evaluated>,
@@ -484,6 +490,7 @@ impl NotificationStore for SqlStore {
         })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "produce notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "produce"))]
     async fn produce(
         &self,
         notifications: Vec<(Notification, Vec<Channel>)>,
@@ -501,6 +508,7 @@ impl NotificationStore for SqlStore {
         })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "touch_schedules notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "touch_schedules"))]
     async fn touch_schedules(&self, scope: &Scope, now_ms: i64) -> StoreResult<u64> {
         let (condition, value) = match scope {
             Scope::All => ("", None),
@@ -520,6 +528,7 @@ impl NotificationStore for SqlStore {
         }))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "open_schedules_by_unit notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "open_schedules_by_unit"))]
     async fn open_schedules_by_unit(&self) -> StoreResult<Vec<(String, Vec<Schedule>)>> {
         let sql = format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE deadline IS NOT NULL \
@@ -540,6 +549,7 @@ impl NotificationStore for SqlStore {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "digest_done notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "digest_done"))]
     async fn digest_done(&self, month: &str) -> StoreResult<bool> {
         let sql = "SELECT COUNT(*) FROM digests WHERE month = $1";
         let n: i64 = on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
@@ -549,6 +559,7 @@ impl NotificationStore for SqlStore {
         Ok(n > 0)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "mark_digest_done notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "mark_digest_done"))]
     async fn mark_digest_done(&self, month: &str, now_ms: i64) -> StoreResult<()> {
         let sql =
             "INSERT INTO digests (month, done_ms) VALUES ($1, $2) ON CONFLICT (month) DO NOTHING";
@@ -562,6 +573,7 @@ impl NotificationStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "notification notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "notification"))]
     async fn notification(&self, unit_id: Option<&str>, id: &str) -> StoreResult<Notification> {
         let sql = format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
@@ -577,6 +589,7 @@ impl NotificationStore for SqlStore {
             .into_notification()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_notifications notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "list_notifications"))]
     async fn list_notifications(&self, page: &PageQuery) -> StoreResult<Vec<Notification>> {
         let (sql, binds) = page_sql(page, None);
         let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE {sql}");
@@ -588,6 +601,7 @@ impl NotificationStore for SqlStore {
         rows_into(rows, NotificationRow::into_notification)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "notifications_after notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "notifications_after"))]
     async fn notifications_after(
         &self,
         unit_id: &str,
@@ -608,6 +622,7 @@ impl NotificationStore for SqlStore {
         rows_into(rows, NotificationRow::into_notification)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "acknowledge notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "acknowledge"))]
     async fn acknowledge(
         &self,
         unit_id: Option<&str>,
@@ -648,6 +663,7 @@ impl NotificationStore for SqlStore {
         self.notification(unit_id, id).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "claim_deliveries notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "claim_deliveries"))]
     async fn claim_deliveries(
         &self,
         now_ms: i64,
@@ -659,26 +675,32 @@ impl NotificationStore for SqlStore {
             .await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "release_deliveries notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "release_deliveries"))]
     async fn release_deliveries(&self, keys: &[(String, Channel)]) -> StoreResult<()> {
         self.release_deliveries_impl(keys).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "record_attempts notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "record_attempts"))]
     async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
         self.record_attempts_impl(results).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "deliveries_of notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "deliveries_of"))]
     async fn deliveries_of(&self, notification_ids: &[String]) -> StoreResult<Vec<Delivery>> {
         self.deliveries_of_impl(notification_ids).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_deliveries notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "list_deliveries"))]
     async fn list_deliveries(&self, page: &PageQuery) -> StoreResult<Vec<Delivery>> {
         self.list_deliveries_impl(page).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "attempts notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "attempts"))]
     async fn attempts(&self, notification_id: &str) -> StoreResult<Vec<Attempt>> {
         self.attempts_impl(notification_id).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "redrive notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "redrive"))]
     async fn redrive(
         &self,
         unit_id: &str,
@@ -690,18 +712,22 @@ impl NotificationStore for SqlStore {
             .await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "create_policy"))]
     async fn create_policy(&self, p: &StoredPolicy, m: &Mutation) -> StoreResult<StoredPolicy> {
         self.create_policy_impl(p, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "policy"))]
     async fn policy(&self, id: &str) -> StoreResult<StoredPolicy> {
         self.policy_impl(id).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "policies notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "policies"))]
     async fn policies(&self) -> StoreResult<Vec<StoredPolicy>> {
         self.policies_impl().await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "update_policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "update_policy"))]
     async fn update_policy(
         &self,
         p: &StoredPolicy,
@@ -711,6 +737,7 @@ impl NotificationStore for SqlStore {
         self.update_policy_impl(p, expected_version, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "delete_policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "delete_policy"))]
     async fn delete_policy(
         &self,
         id: &str,

@@ -602,6 +602,7 @@ mod indicators;
 mod reassign;
 
 impl TaskStore for SqlStore {
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_directive tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "create_directive"))]
     async fn create_directive(&self, d: &Directive, m: &Mutation) -> StoreResult<Directive> {
         let resource = format!("directives/{}", d.id);
         on_pool!(&self.pool, |pool, _Db| {
@@ -632,6 +633,7 @@ impl TaskStore for SqlStore {
             .ok_or(StoreError::NotFound(resource))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_directive tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "get_directive"))]
     async fn get_directive(&self, id: &str) -> StoreResult<Option<Directive>> {
         let sql = format!("SELECT {DIRECTIVE_COLUMNS} FROM directives WHERE id = $1");
         let row: Option<DirectiveRow> =
@@ -642,6 +644,7 @@ impl TaskStore for SqlStore {
         row.map(DirectiveRow::into_directive).transpose()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_directives tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_directives"))]
     async fn list_directives(
         &self,
         filter: Option<&SqlCondition>,
@@ -686,6 +689,7 @@ impl TaskStore for SqlStore {
         Ok((directives, more))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_task tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "create_task"))]
     async fn create_task(
         &self,
         task: &Task,
@@ -817,6 +821,7 @@ impl TaskStore for SqlStore {
         Ok((task_row.into_task()?, assignments))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_task tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "get_task"))]
     async fn get_task(&self, id: &str) -> StoreResult<Option<Task>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         let row: Option<TaskRow> =
@@ -827,6 +832,7 @@ impl TaskStore for SqlStore {
         row.map(TaskRow::into_task).transpose()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_assignment tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "get_assignment"))]
     async fn get_assignment(
         &self,
         task_id: &str,
@@ -839,6 +845,7 @@ impl TaskStore for SqlStore {
             .pop())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_assignments tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_assignments"))]
     async fn list_assignments(&self, q: &AssignmentQuery) -> StoreResult<AssignmentPage> {
         let (tail, args) = page_tail(q)?;
         let mut assignments = self.assignments_where(&tail, &args).await?;
@@ -847,6 +854,7 @@ impl TaskStore for SqlStore {
         Ok(AssignmentPage { assignments, more })
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "all_assignments tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "all_assignments"))]
     async fn all_assignments(&self, filter: Option<&SqlCondition>) -> StoreResult<Vec<Assignment>> {
         let (condition, args) = match filter {
             Some(f) => (
@@ -859,6 +867,7 @@ impl TaskStore for SqlStore {
         self.assignments_where(&tail, &args).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "act tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "act"))]
     async fn act(
         &self,
         task_id: &str,
@@ -876,12 +885,14 @@ impl TaskStore for SqlStore {
         row.ok_or(StoreError::NotFound(resource))?.into_assignment()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "changes_after tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "changes_after"))]
     async fn changes_after(&self, sequence: i64, limit: usize) -> StoreResult<Vec<Change>> {
         let args = [Arg::Int(sequence), limit_arg(limit)];
         self.changes_where("c.sequence > $1 ORDER BY c.sequence LIMIT $2", &args)
             .await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "events_of tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "events_of"))]
     async fn events_of(
         &self,
         task_id: &str,
@@ -902,6 +913,7 @@ impl TaskStore for SqlStore {
         .await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "recall tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "recall"))]
     async fn recall(&self, method: &str, request_id: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT result FROM request_log WHERE method = $1 AND request_id = $2";
         Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
@@ -911,6 +923,7 @@ impl TaskStore for SqlStore {
             .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "calendar tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "calendar"))]
     async fn calendar(&self) -> StoreResult<Vec<CalendarDay>> {
         let sql = "SELECT date, kind, name FROM calendar_days ORDER BY date";
         let rows: Vec<DayRow> = on_pool!(&self.pool, |pool, _Db| sqlx::query_as(sql)
@@ -919,6 +932,7 @@ impl TaskStore for SqlStore {
         rows.into_iter().map(DayRow::into_day).collect()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "replace_calendar_year tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "replace_calendar_year"))]
     async fn replace_calendar_year(
         &self,
         year: i32,
@@ -988,6 +1002,7 @@ impl TaskStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "seed_calendar tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "seed_calendar"))]
     async fn seed_calendar(&self, days: &[CalendarDay]) -> StoreResult<()> {
         let mut by_year: BTreeMap<i32, Vec<&CalendarDay>> = BTreeMap::new();
         for d in days {
@@ -1034,14 +1049,17 @@ impl TaskStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "request_extension tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "request_extension"))]
     async fn request_extension(&self, e: &Extension, m: &Mutation) -> StoreResult<Extension> {
         self.insert_extension(e, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_extensions tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_extensions"))]
     async fn list_extensions(&self, task_id: &str, unit_id: &str) -> StoreResult<Vec<Extension>> {
         self.extensions_of(task_id, unit_id).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "decide_extension tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "decide_extension"))]
     async fn decide_extension(
         &self,
         task_id: &str,
@@ -1053,6 +1071,7 @@ impl TaskStore for SqlStore {
         self.decide(task_id, unit_id, id, decision, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "move_assignment tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "move_assignment"))]
     async fn move_assignment(
         &self,
         task_id: &str,
@@ -1064,6 +1083,7 @@ impl TaskStore for SqlStore {
         SqlStore::move_assignment(self, task_id, from, to, on, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "open_units tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "open_units"))]
     async fn open_units(&self) -> StoreResult<Vec<String>> {
         let sql = "SELECT DISTINCT unit_id FROM assignments \
                    WHERE completed_on IS NULL AND cancelled_on IS NULL AND moved_on IS NULL ORDER BY unit_id";
@@ -1072,6 +1092,7 @@ impl TaskStore for SqlStore {
             .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "working_day_tasks tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "working_day_tasks"))]
     async fn working_day_tasks(&self) -> StoreResult<Vec<Task>> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE deadline_working_days IS NOT NULL ORDER BY id"
@@ -1083,26 +1104,32 @@ impl TaskStore for SqlStore {
         rows.into_iter().map(TaskRow::into_task).collect()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_indicator tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "create_indicator"))]
     async fn create_indicator(&self, k: &Indicator, m: &Mutation) -> StoreResult<Indicator> {
         self.insert_indicator(k, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_indicators tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_indicators"))]
     async fn list_indicators(&self) -> StoreResult<Vec<Indicator>> {
         self.indicators(None).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_indicator tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "get_indicator"))]
     async fn get_indicator(&self, id: &str) -> StoreResult<Option<Indicator>> {
         Ok(self.indicators(Some(id)).await?.pop())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "record_value tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "record_value"))]
     async fn record_value(&self, v: &Value, m: &Mutation) -> StoreResult<Value> {
         self.insert_value(v, m).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "values_as_of tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "values_as_of"))]
     async fn values_as_of(&self, indicator: &str, as_of: NaiveDate) -> StoreResult<Vec<Value>> {
         self.latest_values(indicator, as_of).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "audit_log tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "audit_log"))]
     async fn audit_log(
         &self,
         resource_prefix: &str,
@@ -1112,6 +1139,7 @@ impl TaskStore for SqlStore {
         self.audit_page(resource_prefix, before, limit).await
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "count_deadline_statuses tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "count_deadline_statuses"))]
     async fn count_deadline_statuses(
         &self,
         scope: Option<&(&'static str, String)>,
