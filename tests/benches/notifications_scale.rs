@@ -381,6 +381,7 @@ fn schedule(
         last,
         next_due_ms: Some(next_due_ms),
         urgent,
+        cause: String::new(),
     }
 }
 

@@ -9,21 +9,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 use p06_proto::{
     gateway::v1::Role,
     localities::v1::{Contacts, GetUnitRequest, UpdateContactsRequest, WebhookEndpoint},
     notifications::v1::ListNotificationsRequest,
-    tasks::v1::WatchChangesRequest,
+    tasks::v1::{ReportProgressRequest, WatchChangesRequest},
 };
 use p06_tests::{
     Backend, Setup, TestStack,
     otlp::{OtlpReceiver, Received, int, string},
+    webhook::{Behaviour, WebhookReceiver},
 };
 use std::{
     sync::{Arc, OnceLock},
     time::Duration,
 };
+use support::{assign, clock_at, directive, secret, set_contacts, unit_key};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -220,7 +224,12 @@ async fn status_follows_the_server_and_client_rules() {
     let (gateway, client) = receiver()
         .wait_for("ListNotifications spans", WAIT, |spans| {
             let spans = in_trace(spans, &trace);
-            let of = |kind: SpanKind| spans.iter().find(|s| s.kind == kind as i32).cloned();
+            let of = |kind: SpanKind| {
+                spans
+                    .iter()
+                    .find(|s| s.kind == kind as i32 && s.name.ends_with("ListNotifications"))
+                    .cloned()
+            };
             Some((of(SpanKind::Server)?, of(SpanKind::Client)?))
         })
         .await;
@@ -281,4 +290,134 @@ async fn a_stream_is_traced_over_its_life_and_health_is_not_traced() {
         in_trace(&receiver().spans(), &health_trace).is_empty(),
         "health checks are not traced"
     );
+}
+
+/// Cause to effect: one ReportProgress through the gateway is one trace
+/// (gateway SERVER → gateway CLIENT → tasks SERVER → its database spans);
+/// the notifications consumer's span links to it; the reminder it leads to
+/// is delivered by a span that links to it too, and the webhook receiver
+/// gets a `traceparent` naming that delivery span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_is_one_trace_and_the_reminder_it_causes_links_back() {
+    receiver();
+    let clock = clock_at(2025, 3, 3);
+    let stack = TestStack::start_setup(Backend::Sqlite, Setup::new(Arc::new(clock.clone())))
+        .await
+        .unwrap();
+    let mut hook = WebhookReceiver::start(Behaviour::Succeed).await;
+    let url = format!("{}?token=s3cret", hook.url());
+    set_contacts(&stack, "p01", Some((&url, vec![secret(1)])), &[]).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let d = directive(&mut tasks, "31/TB-VPCP", "2025-03-03").await;
+    let names = assign(
+        &mut tasks,
+        &d,
+        "Kết nối dữ liệu dân cư",
+        "2025-03-20",
+        &["p01"],
+    )
+    .await;
+
+    let hanoi = unit_key(&stack, "p01").await;
+    let (trace, parent) = new_trace();
+    stack
+        .tasks(&hanoi)
+        .await
+        .report_progress(traced(
+            ReportProgressRequest {
+                name: names[0].clone(),
+                percent: 40,
+                note: "đã kết nối thử nghiệm".into(),
+                ..Default::default()
+            },
+            &parent,
+        ))
+        .await
+        .unwrap();
+    let (gateway, client, tasks_server) = call_spans(&trace, "Tasks/ReportProgress").await;
+    assert_eq!(client.parent_span_id, gateway.span_id);
+    let db = receiver()
+        .wait_for("the database spans of ReportProgress", WAIT, |spans| {
+            let db: Vec<Span> = in_trace(spans, &trace)
+                .into_iter()
+                .filter(|s| s.parent_span_id == tasks_server.span_id)
+                .filter(|s| string(&s.attributes, "db.system.name").is_some())
+                .collect();
+            db.iter()
+                .any(|s| string(&s.attributes, "db.operation.name").as_deref() == Some("act"))
+                .then_some(db)
+        })
+        .await;
+    for span in &db {
+        assert_eq!(span.kind, SpanKind::Client as i32);
+        assert_eq!(
+            string(&span.attributes, "db.system.name").as_deref(),
+            Some("sqlite")
+        );
+        assert_eq!(
+            string(&span.attributes, "db.namespace").as_deref(),
+            Some("tasks")
+        );
+    }
+    receiver()
+        .wait_for(
+            "the feed consumer's span linked to the report",
+            WAIT,
+            |spans| {
+                spans
+                    .iter()
+                    .find(|r| {
+                        r.span.kind == SpanKind::Consumer as i32
+                            && r.span.links.iter().any(|l| hex(&l.trace_id) == trace)
+                    })
+                    .cloned()
+            },
+        )
+        .await;
+
+    // Five working days before 20/03 the DUE_SOON reminder goes out.
+    clock.set(support::at(2025, 3, 13, 9, 0));
+    let request = tokio::time::timeout(WAIT, hook.recv())
+        .await
+        .expect("the reminder's webhook in time")
+        .expect("receiver running");
+    let traceparent = request
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .expect("the webhook carries traceparent")
+        .to_string();
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    let (delivery_trace, delivery_span) = (parts[1].to_string(), parts[2].to_string());
+    let delivery = receiver()
+        .wait_for("the delivery span the webhook names", WAIT, |spans| {
+            spans
+                .iter()
+                .find(|r| {
+                    hex(&r.span.trace_id) == delivery_trace && hex(&r.span.span_id) == delivery_span
+                })
+                .map(|r| r.span.clone())
+        })
+        .await;
+    assert_eq!(delivery.kind, SpanKind::Client as i32);
+    assert!(
+        delivery.links.iter().any(|l| hex(&l.trace_id) == trace),
+        "the delivery links to the report's trace: {:?}",
+        delivery.links
+    );
+    assert_eq!(
+        int(&delivery.attributes, "http.response.status_code"),
+        Some(200)
+    );
+    assert_eq!(
+        string(&delivery.attributes, "http.request.method").as_deref(),
+        Some("POST")
+    );
+    let shown = string(&delivery.attributes, "url.full").unwrap();
+    assert!(
+        shown.starts_with("http://127.0.0.1:") && !shown.contains("s3cret"),
+        "url.full without secrets: {shown}"
+    );
+    assert!(unset_or_ok(&delivery));
 }

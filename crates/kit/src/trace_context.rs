@@ -53,6 +53,41 @@ pub fn inject_from(span: &tracing::Span, headers: &mut HeaderMap) {
     });
 }
 
+/// The current span's W3C `traceparent` ("00-{trace}-{span}-{flags}"), or
+/// an empty string when it is not traced; stored with work it causes so
+/// the effects can link back to it ([`link_to`]).
+pub fn current_traceparent() -> String {
+    let mut headers = HeaderMap::new();
+    inject(&mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The span context a stored `traceparent` names, if it is valid.
+pub fn parse_traceparent(traceparent: &str) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::TraceContextExt as _;
+    if traceparent.is_empty() {
+        return None;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("traceparent", HeaderValue::from_str(traceparent).ok()?);
+    let cx = extract(&headers);
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.clone())
+}
+
+/// Adds a link from `span` to the work a stored `traceparent` names (the
+/// cause of what `span` does); nothing when it is empty or invalid.
+pub fn link_to(span: &tracing::Span, traceparent: &str) {
+    if let Some(cause) = parse_traceparent(traceparent) {
+        span.add_link(cause);
+    }
+}
+
 /// The trace context a header map carries.
 pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))

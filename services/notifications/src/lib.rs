@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod remote;
 pub mod store;
 
@@ -222,6 +223,23 @@ pub async fn serve_with_clock(
     Ok(result?)
 }
 
+/// How often the pending-deliveries gauge is read from the store.
+const PENDING_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the pending-deliveries gauge current until shutdown.
+async fn count_pending(engine: Arc<Engine<SqlStore>>, shutdown: Shutdown) {
+    loop {
+        match store::NotificationStore::count_pending(engine.store.as_ref()).await {
+            Ok(n) => metrics::set_pending(n),
+            Err(error) => tracing::debug!(%error, "cannot count pending deliveries"),
+        }
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(PENDING_EVERY) => {}
+        }
+    }
+}
+
 /// Starts the feed follower, the producer, the digest and the dispatcher.
 fn spawn_background(
     engine: Arc<Engine<SqlStore>>,
@@ -229,10 +247,10 @@ fn spawn_background(
     email: Option<EmailSender>,
     shutdown: Shutdown,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(engine::feed::run(
-        engine.clone(),
-        shutdown.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(engine::feed::run(engine.clone(), shutdown.clone())),
+        tokio::spawn(count_pending(engine.clone(), shutdown.clone())),
+    ];
     let (e, s) = (engine.clone(), shutdown.clone());
     tasks.push(tokio::spawn(async move {
         let tick = e.tick();

@@ -237,8 +237,12 @@ impl Remote {
     /// unit it has not seen lately.
     pub async fn endpoints(&self, unit_id: &str) -> RemoteResult<Endpoints> {
         match self.endpoints.lookup(unit_id) {
-            Cached::Fresh(e) => Ok(e),
+            Cached::Fresh(e) => {
+                crate::metrics::contacts("fresh");
+                Ok(e)
+            }
             Cached::Stale(e) => {
+                crate::metrics::contacts("stale");
                 if self.endpoints.begin_refresh(unit_id) {
                     let (client, cache, unit) = (
                         self.localities.clone(),
@@ -258,6 +262,7 @@ impl Remote {
                 Ok(e)
             }
             Cached::Missing => {
+                crate::metrics::contacts("miss");
                 let endpoints = fetch_endpoints(self.localities.clone(), unit_id).await?;
                 self.endpoints.put(unit_id, endpoints.clone());
                 Ok(endpoints)

@@ -207,6 +207,7 @@ impl EmailSender {
         message_id: &str,
     ) -> Outcome {
         let started = Instant::now();
+        tracing::Span::current().record("server.address", self.host.to_string().as_str());
         let result = self.deliver(to, subject, text, message_id).await;
         let latency = started.elapsed();
         match result {
@@ -220,7 +221,7 @@ impl EmailSender {
                 }
             }
             Err(failure) => {
-                tracing::warn!(host = %self.host, recipients = to.len(), code = ?failure.code, error = %failure.error, "email not delivered");
+                tracing::debug!(host = %self.host, recipients = to.len(), code = ?failure.code, error = %failure.error, "email not delivered");
                 Outcome {
                     success: false,
                     response_code: failure.code,

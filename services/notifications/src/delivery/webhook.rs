@@ -100,7 +100,6 @@ impl WebhookSender {
             Ok(request) => self.post(request, started).await,
             Err(error) => failure(None, error, started),
         };
-        log_outcome(msg_id, &outcome);
         outcome
     }
 
@@ -113,6 +112,13 @@ impl WebhookSender {
         body: Vec<u8>,
     ) -> Result<reqwest::RequestBuilder, String> {
         let url = checked_url(&target.url, &self.allowed_hosts)?;
+        let span = tracing::Span::current();
+        span.record("http.request.method", "POST");
+        span.record("url.full", redacted(&url).as_str());
+        span.record("server.address", url.host_str().unwrap_or_default());
+        // The receiver may continue the delivery's trace.
+        let mut trace = reqwest::header::HeaderMap::new();
+        p06_kit::trace_context::inject(&mut trace);
         let seconds = timestamp.timestamp();
         let signature = signing::signature_header(&target.secrets, msg_id, seconds, &body)
             .map_err(|error| error.to_string())?;
@@ -123,6 +129,7 @@ impl WebhookSender {
             .header("webhook-id", msg_id)
             .header("webhook-timestamp", seconds.to_string())
             .header("webhook-signature", signature)
+            .headers(trace)
             .body(body))
     }
 
@@ -152,6 +159,17 @@ impl WebhookSender {
         };
         format!("{kind}: {}", root_cause(error))
     }
+}
+
+/// `url` as spans may show it: no user, password, query or fragment (any
+/// of which may carry a secret).
+fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 /// Checks that `url` may receive webhooks: an `http` or `https` URL with a
@@ -249,26 +267,6 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         current = source;
     }
     current.to_string()
-}
-
-fn log_outcome(msg_id: &str, outcome: &Outcome) {
-    let latency_ms = u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX);
-    if outcome.success {
-        tracing::debug!(
-            msg_id,
-            status = outcome.response_code,
-            latency_ms,
-            "webhook delivered"
-        );
-    } else {
-        tracing::debug!(
-            msg_id,
-            status = outcome.response_code,
-            latency_ms,
-            error = %outcome.error,
-            "webhook delivery failed"
-        );
-    }
 }
 
 #[cfg(test)]

@@ -137,6 +137,8 @@ fn digest(
         seq: 0,
         id: producer::new_id(),
         dedupe_key: format!("DIGEST|{unit}|{month}"),
+        // A digest answers the calendar, not one change.
+        cause: String::new(),
         unit_id: unit.to_string(),
         kind: Kind::Digest,
         task_id: String::new(),

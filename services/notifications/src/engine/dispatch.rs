@@ -24,6 +24,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument as _;
 
 /// What the delivery tasks share.
 pub struct Dispatcher<S> {
@@ -198,17 +199,22 @@ impl<S: NotificationStore> Dispatcher<S> {
         }
     }
 
-    /// One attempt and what it changes.
+    /// One attempt and what it changes, in a CLIENT span linked to the
+    /// change behind the notification.
     async fn attempt(&self, c: Claimed) -> AttemptResult {
         let d = &c.delivery;
         let number = d.attempts + 1;
-        let outcome = match d.channel {
-            Channel::Webhook => self.send_webhook(&c).await,
-            Channel::Email => self.send_email(&c).await,
-        };
+        let span = attempt_span(&c, number);
+        let outcome = async {
+            match d.channel {
+                Channel::Webhook => self.send_webhook(&c).await,
+                Channel::Email => self.send_email(&c).await,
+            }
+        }
+        .instrument(span.clone())
+        .await;
         if !outcome.success {
             self.engine.remote.forget_contacts(&d.unit_id);
-            tracing::debug!(id = %d.notification_id, channel = d.channel.as_str(), attempt = number, error = %outcome.error, "delivery attempt failed");
         }
         let at_ms = self.engine.now().timestamp_millis();
         let cfg = &self.engine.config;
@@ -227,6 +233,7 @@ impl<S: NotificationStore> Dispatcher<S> {
             let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
             (DeliveryState::Pending, at_ms.saturating_add(delay))
         };
+        finish_attempt(&span, &c, number, &outcome, state, at_ms);
         AttemptResult {
             attempt: Attempt {
                 notification_id: d.notification_id.clone(),
@@ -297,6 +304,80 @@ impl<S: NotificationStore> Dispatcher<S> {
         let text = format!("{}\n\n{}", n.text_vi, n.text_en);
         email.send(&endpoints.emails, &subject, &text, &n.id).await
     }
+}
+
+/// The span of one delivery attempt (an HTTP or SMTP client call).
+fn attempt_span(c: &Claimed, number: i32) -> tracing::Span {
+    let channel = c.delivery.channel;
+    let span = tracing::info_span!(
+        "delivery.attempt",
+        otel.name = match channel {
+            Channel::Webhook => "POST",
+            Channel::Email => "smtp send",
+        },
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        p06.notification.id = %c.delivery.notification_id,
+        p06.delivery.channel = channel.as_str(),
+        p06.delivery.attempt = number,
+        p06.unit = %c.delivery.unit_id,
+        http.request.method = tracing::field::Empty,
+        url.full = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        smtp.response.code = tracing::field::Empty,
+    );
+    p06_kit::trace_context::link_to(&span, &c.notification.cause);
+    span
+}
+
+/// Ends an attempt: span status, metrics, one log line (INFO delivered,
+/// WARN failed).
+fn finish_attempt(
+    span: &tracing::Span,
+    c: &Claimed,
+    number: i32,
+    outcome: &Outcome,
+    state: DeliveryState,
+    at_ms: i64,
+) {
+    use opentelemetry::KeyValue;
+    let d = &c.delivery;
+    let channel = KeyValue::new("channel", d.channel.as_str());
+    let metrics = crate::metrics::get();
+    let _entered = span.enter();
+    if let Some(code) = outcome.response_code {
+        match d.channel {
+            Channel::Webhook => span.record("http.response.status_code", i64::from(code)),
+            Channel::Email => span.record("smtp.response.code", i64::from(code)),
+        };
+    }
+    let latency_ms = u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX);
+    if outcome.success {
+        metrics
+            .attempts
+            .add(1, &[channel.clone(), KeyValue::new("outcome", "success")]);
+        metrics
+            .deliveries
+            .add(1, &[channel.clone(), KeyValue::new("outcome", "delivered")]);
+        let lag = (at_ms - d.due_ms).max(0) as f64 / 1000.0;
+        metrics.lag.record(lag, &[channel]);
+        tracing::info!(id = %d.notification_id, channel = d.channel.as_str(), unit = %d.unit_id, attempt = number, code = outcome.response_code, latency_ms, "notification delivered");
+        return;
+    }
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", "delivery_failed");
+    metrics
+        .attempts
+        .add(1, &[channel.clone(), KeyValue::new("outcome", "failure")]);
+    if state == DeliveryState::DeadLetter {
+        metrics.dead_letters.add(1, std::slice::from_ref(&channel));
+        metrics
+            .deliveries
+            .add(1, &[channel, KeyValue::new("outcome", "dead_letter")]);
+    }
+    tracing::warn!(id = %d.notification_id, channel = d.channel.as_str(), unit = %d.unit_id, attempt = number, code = outcome.response_code, latency_ms, error = %outcome.error, dead_letter = state == DeliveryState::DeadLetter, "notification delivery failed");
 }
 
 fn failed(error: String) -> Outcome {

@@ -15,6 +15,7 @@ use futures::{FutureExt, StreamExt};
 use p06_kit::{Shutdown, clock::vietnam_offset};
 use p06_proto::tasks::v1::{self as pb, ChangeKind};
 use std::{collections::HashMap, sync::Arc, time::Duration};
+use tracing::Instrument as _;
 
 /// The most changes applied in one transaction.
 const BATCH: usize = 500;
@@ -52,6 +53,7 @@ async fn follow<S: NotificationStore>(
         .feed_cursor()
         .await
         .map_err(|e| e.to_string())?;
+    crate::metrics::set_cursor(cursor);
     let mut stream = engine
         .remote
         .tasks()
@@ -81,12 +83,19 @@ async fn follow<S: NotificationStore>(
         let Some(last) = batch.last().map(|c| c.sequence) else {
             continue;
         };
-        let ops = ops_for(engine, &batch).await?;
-        let applied = engine
-            .store
-            .apply_feed(cursor, &ops, last)
-            .await
-            .map_err(|e| e.to_string())?;
+        let span = apply_span(&batch, cursor, last);
+        let applied = async {
+            let ops = ops_for(engine, &batch).await?;
+            engine
+                .store
+                .apply_feed(cursor, &ops, last)
+                .await
+                .map_err(|e| e.to_string())
+                .map(|applied| (applied, ops.len()))
+        }
+        .instrument(span)
+        .await?;
+        let (applied, ops) = applied;
         if !applied {
             tracing::debug!(
                 cursor,
@@ -94,15 +103,32 @@ async fn follow<S: NotificationStore>(
             );
             return Ok(());
         }
-        tracing::debug!(
-            from = cursor,
-            to = last,
-            ops = ops.len(),
-            "applied tasks feed"
-        );
+        tracing::debug!(from = cursor, to = last, ops, "applied tasks feed");
         cursor = last;
+        crate::metrics::set_cursor(cursor);
         engine.produce_kick.notify_one();
     }
+}
+
+/// The most changes a batch's span links to.
+const MAX_LINKS: usize = 128;
+
+/// The CONSUMER span of one batch, linked to the calls that made its
+/// changes (their stored trace context).
+fn apply_span(batch: &[pb::Change], from: i64, to: i64) -> tracing::Span {
+    let span = tracing::info_span!(
+        "feed.apply",
+        otel.name = "apply tasks.changes",
+        otel.kind = "consumer",
+        messaging.operation.name = "process",
+        messaging.batch.message_count = batch.len(),
+        p06.feed.from = from,
+        p06.feed.to = to,
+    );
+    for change in batch.iter().take(MAX_LINKS) {
+        p06_kit::trace_context::link_to(&span, &change.trace_context);
+    }
+    span
 }
 
 /// The schedule changes a batch of feed entries makes, several changes to
@@ -225,6 +251,7 @@ fn next_schedule<S: NotificationStore>(
         last,
         next_due_ms: None,
         urgent: false,
+        cause: c.trace_context.clone(),
     };
     let policy = engine.policies().resolve(&s.directive_id, &s.group);
     s.urgent = policy.urgent;

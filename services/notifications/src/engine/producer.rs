@@ -114,8 +114,12 @@ async fn produce<S: NotificationStore>(
     Ok(())
 }
 
-/// Tells the dispatcher and the streams about new notifications.
+/// Counts new notifications and tells the dispatcher and the streams.
 pub fn announce<S>(engine: &Engine<S>, written: &[Notification]) {
+    let reminders = &crate::metrics::get().reminders;
+    for n in written {
+        reminders.add(1, &[opentelemetry::KeyValue::new("kind", n.kind.as_str())]);
+    }
     if let Some(max) = written.iter().map(|n| n.seq).max() {
         tracing::debug!(count = written.len(), "produced notifications");
         engine.produced.send_if_modified(|v| {
@@ -264,6 +268,7 @@ async fn build<S: NotificationStore>(
         text_vi: render(&content, Lang::Vi),
         text_en: render(&content, Lang::En),
         digest: Vec::new(),
+        cause: s.cause.clone(),
         due_ms: engine
             .office
             .send_time(cal, step.date, urgent)

@@ -90,8 +90,12 @@ fn schedule(task: &str, unit: &str) -> Schedule {
         last: None,
         next_due_ms: Some(1_000),
         urgent: false,
+        cause: CAUSE.into(),
     }
 }
+
+/// The trace context test schedules and reminders carry.
+const CAUSE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// A reminder of `kind` to `unit` about its own assignment of `task`; the
 /// dedupe key follows the id unless a test sets it.
@@ -116,6 +120,7 @@ fn notification(id: &str, unit: &str, kind: Kind, task: &str) -> Notification {
         due_ms: 900,
         created_ms: 0,
         acked_ms: None,
+        cause: CAUSE.into(),
     }
 }
 
@@ -975,6 +980,7 @@ async fn deliveries_lease_record_and_redrive<S: NotificationStore>(store: &S) {
         (notification("n3", "uc", Kind::Overdue, "t1"), vec![Email]),
     ];
     store.produce(batch, 1_000).await.unwrap();
+    assert_eq!(store.count_pending().await.unwrap(), 4);
 
     // Not due before they were produced.
     assert!(
@@ -1080,6 +1086,10 @@ async fn deliveries_lease_record_and_redrive<S: NotificationStore>(store: &S) {
         (email.state, email.attempts),
         (DeliveryState::DeadLetter, 2)
     );
+    assert!(
+        store.count_pending().await.unwrap() < 4,
+        "a dead letter is no longer pending"
+    );
     assert_eq!(
         store.attempts("n1").await.unwrap(),
         [webhook_1, email_1, email_2]
@@ -1150,6 +1160,7 @@ async fn deliveries_lease_record_and_redrive<S: NotificationStore>(store: &S) {
         list(Some("ua"), Some(state_is(DeliveryState::Pending))).await,
         [k("n1", Email)]
     );
+    assert_eq!(store.count_pending().await.unwrap(), 3);
     assert!(
         list(None, Some(state_is(DeliveryState::DeadLetter)))
             .await

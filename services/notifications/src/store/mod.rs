@@ -77,6 +77,10 @@ pub struct Schedule {
     pub next_due_ms: Option<i64>,
     /// The policy sends outside office hours.
     pub urgent: bool,
+    /// W3C `traceparent` of the last change applied (the one that set the
+    /// schedule as it is), which the reminders it produces link back to
+    /// (empty when untraced).
+    pub cause: String,
 }
 
 /// A schedule change decided from the feed.
@@ -149,6 +153,9 @@ pub struct Notification {
     pub created_ms: i64,
     /// When it was acknowledged.
     pub acked_ms: Option<i64>,
+    /// W3C `traceparent` of the change behind it (its schedule's cause):
+    /// each delivery attempt's span links to it.
+    pub cause: String,
 }
 
 /// Push channels.
@@ -334,6 +341,8 @@ pub struct PageQuery {
 pub trait NotificationStore: Send + Sync + 'static {
     /// The last tasks feed sequence applied.
     fn feed_cursor(&self) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Deliveries waiting to be sent or retried, in every unit.
+    fn count_pending(&self) -> impl Future<Output = StoreResult<i64>> + Send;
     /// Applies schedule changes and moves the cursor to `cursor` in one
     /// transaction; `false` (and nothing written) when another replica
     /// already applied past `from` (the cursor the batch was read after).

@@ -68,11 +68,11 @@ impl SqlStore {
 
 pub(super) const SCHEDULE_COLUMNS: &str = "task_id, unit_id, directive_id, directive_number, \
      title, task_group, period, since, deadline, deadline_version, generation, acked, last_date, \
-     last_rank, next_due_ms, urgent";
+     last_rank, next_due_ms, urgent, cause";
 
 pub(super) const NOTIFICATION_COLUMNS: &str = "seq, id, dedupe_key, unit_id, kind, task_id, \
      assignee_id, directive_id, directive_number, title, deadline, days_left, days_overdue, \
-     text_vi, text_en, digest, due_ms, created_ms, acked_ms";
+     text_vi, text_en, digest, due_ms, created_ms, acked_ms, cause";
 
 /// Pushes one schedule's values in [`SCHEDULE_COLUMNS`] order.
 macro_rules! push_schedule {
@@ -93,6 +93,7 @@ macro_rules! push_schedule {
             .push_bind($s.last.map(|k| i32::from(k.rank)))
             .push_bind($s.next_due_ms)
             .push_bind($s.urgent)
+            .push_bind($s.cause.clone())
     };
 }
 use push_schedule;
@@ -135,6 +136,7 @@ struct ScheduleRow {
     last_rank: Option<i32>,
     next_due_ms: Option<i64>,
     urgent: bool,
+    cause: String,
 }
 
 impl ScheduleRow {
@@ -170,6 +172,7 @@ impl ScheduleRow {
             generation: self.generation,
             next_due_ms: self.next_due_ms,
             urgent: self.urgent,
+            cause: self.cause,
         })
     }
 }
@@ -195,6 +198,7 @@ pub(super) struct NotificationRow {
     due_ms: i64,
     created_ms: i64,
     acked_ms: Option<i64>,
+    cause: String,
 }
 
 impl NotificationRow {
@@ -224,6 +228,7 @@ impl NotificationRow {
             due_ms: self.due_ms,
             created_ms: self.created_ms,
             acked_ms: self.acked_ms,
+            cause: self.cause,
         })
     }
 }
@@ -285,6 +290,14 @@ impl NotificationStore for SqlStore {
             .await?))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "count_pending notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "count_pending"))]
+    async fn count_pending(&self) -> StoreResult<i64> {
+        let sql = "SELECT COUNT(*) FROM deliveries WHERE state = 'PENDING'";
+        Ok(on_pool!(&self.pool, |pool, _Db| sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await?))
+    }
+
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "apply_feed notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "apply_feed"))]
     async fn apply_feed(&self, from: i64, ops: &[FeedOp], cursor: i64) -> StoreResult<bool> {
         let lock = format!(
@@ -319,7 +332,7 @@ impl NotificationStore for SqlStore {
                              generation = excluded.generation, acked = excluded.acked, \
                              last_date = excluded.last_date, last_rank = excluded.last_rank, \
                              next_due_ms = excluded.next_due_ms, urgent = excluded.urgent, \
-                             lease_until = 0",
+                             cause = excluded.cause, lease_until = 0",
                         );
                         qb.build().execute(&mut *tx).await?;
                     }

@@ -206,6 +206,7 @@ pub fn change_to_pb(c: Change) -> pb::Change {
         evidence_link: c.evidence_link,
         actor: c.actor,
         time: Some(timestamp(c.at)),
+        trace_context: c.trace_context,
         task_title: context.map(|x| x.title.clone()).unwrap_or_default(),
         group: context.map_or(0, |x| group_number(x.group)),
         reporting_period: context.map_or(0, |x| period_number(x.period)),

@@ -79,6 +79,7 @@ impl<S: TaskStore> TasksApi<S> {
             request_id,
             at: self.clock.now(),
             today: self.clock.today(),
+            trace_context: p06_kit::trace_context::current_traceparent(),
         })
     }
 

@@ -211,6 +211,7 @@ pub fn apply(
         evidence_link: evidence,
         actor: actor.to_string(),
         at,
+        trace_context: String::new(),
         context: None,
     };
     Ok((next, change))

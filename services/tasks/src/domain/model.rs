@@ -266,6 +266,8 @@ pub struct Change {
     pub actor: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// W3C `traceparent` of the call that made it (empty when untraced).
+    pub trace_context: String,
     /// The task's context, filled when the feed is read.
     pub context: Option<ChangeContext>,
 }

@@ -22,8 +22,12 @@ fn mutation(method: &'static str, request_id: Option<&str>) -> Mutation {
         request_id: request_id.map(str::to_string),
         at: Utc.with_ymd_and_hms(2025, 8, 1, 3, 0, 0).unwrap(),
         today: day(2025, 8, 1),
+        trace_context: TRACEPARENT.into(),
     }
 }
+
+/// The trace context every test mutation carries; feed rows keep it.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 fn directive(number: &str, issue_date: NaiveDate) -> Directive {
     Directive {
@@ -273,11 +277,10 @@ async fn suite<S: TaskStore>(store: S) {
     }
     let created = store.changes_after(0, 100).await.unwrap();
     assert_eq!(created.len(), 11);
-    assert!(
-        created.iter().all(|c| c.kind == ChangeKind::Created
-            && c.task_id == "t1"
-            && c.actor == "apiKeys/test")
-    );
+    assert!(created.iter().all(|c| c.kind == ChangeKind::Created
+        && c.task_id == "t1"
+        && c.actor == "apiKeys/test"
+        && c.trace_context == TRACEPARENT));
     assert!(created.windows(2).all(|w| w[0].sequence < w[1].sequence));
     assert_eq!(
         created
@@ -570,6 +573,10 @@ async fn suite<S: TaskStore>(store: S) {
         "sequences are 1, 2, 3, …"
     );
     assert_eq!(all.len() as i64, 11 + 3 + 2 + 4 + successes);
+    assert!(
+        all.iter().all(|c| c.trace_context == TRACEPARENT),
+        "every feed row keeps the trace context of the call that wrote it"
+    );
     assert!(store.changes_after(cursor, 3).await.unwrap().is_empty());
 
     // Lists: a filter on unit, and pages in every order visiting each row once.

@@ -60,6 +60,9 @@ pub struct Mutation {
     pub at: DateTime<Utc>,
     /// The Vietnamese date of `at`.
     pub today: NaiveDate,
+    /// W3C `traceparent` of the call making the change (empty when
+    /// untraced), stored with every feed row it writes.
+    pub trace_context: String,
 }
 
 /// An assignee of a new task, with its computed deadline.

@@ -171,7 +171,8 @@ macro_rules! insert_changes {
                     .push_bind(c.note.clone())
                     .push_bind(c.evidence_link.clone())
                     .push_bind(c.actor.clone())
-                    .push_bind(c.at);
+                    .push_bind(c.at)
+                    .push_bind(c.trace_context.clone());
             });
             qb.build().execute(&mut *$tx).await?;
         }
@@ -235,6 +236,7 @@ macro_rules! act_in_tx {
         let row = fetch_assignments!(&mut *$tx, "task_id = $1 AND unit_id = $2", &key).pop();
         record!($tx, m, action_name(action), resource.clone(), format!("{task_id}/{unit_id}"));
         change.sequence = take_sequences!($tx, 1);
+        change.trace_context = m.trace_context.clone();
         insert_changes!($tx, $db, [change]);
         row
     }};
@@ -244,11 +246,11 @@ const DIRECTIVE_COLUMNS: &str = "id, number, kind, issuer, issue_date, title, li
 const TASK_COLUMNS: &str = "id, directive_id, title, description, task_group, deadline_date, deadline_working_days, period, created_at";
 const ASSIGNMENT_COLUMNS: &str = "task_id, unit_id, role, directive_id, task_group, title, deadline, deadline_version, period, \
      progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at";
-const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at";
+const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at, trace_context";
 
 /// The feed as read: each change with its task's context.
 const FEED_COLUMNS: &str = "c.sequence, c.kind, c.task_id, c.unit_id, c.directive_id, c.deadline, \
-     c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, t.title, t.task_group, \
+     c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, c.trace_context, t.title, t.task_group, \
      t.period, d.number, a.role";
 
 fn decode_err(what: &str) -> StoreError {
@@ -400,6 +402,7 @@ struct ChangeRow {
     evidence_link: String,
     actor: String,
     at: DateTime<Utc>,
+    trace_context: String,
     title: Option<String>,
     task_group: Option<String>,
     period: Option<String>,
@@ -422,6 +425,7 @@ impl ChangeRow {
             evidence_link: self.evidence_link,
             actor: self.actor,
             at: self.at,
+            trace_context: self.trace_context,
             context: match (self.title, self.task_group, self.number) {
                 (Some(title), Some(group), Some(directive_number)) => Some(ChangeContext {
                     title,
@@ -808,6 +812,7 @@ impl TaskStore for SqlStore {
                         evidence_link: String::new(),
                         actor: m.actor.clone(),
                         at: m.at,
+                        trace_context: m.trace_context.clone(),
                         context: None,
                     })
                     .collect();

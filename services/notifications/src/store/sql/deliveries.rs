@@ -89,7 +89,8 @@ pub(super) fn notification_json(n: &Notification) -> serde_json::Value {
         },
         n.due_ms,
         n.created_ms,
-        n.acked_ms
+        n.acked_ms,
+        n.cause
     ])
 }
 
@@ -120,6 +121,7 @@ pub(super) fn insert_notifications_sql(backend: p06_kit::db::Backend) -> String 
             ("due_ms", BigInt),
             ("created_ms", BigInt),
             ("acked_ms", BigInt),
+            ("cause", Text),
         ],
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )

@@ -31,6 +31,7 @@ fn change(a: &Assignment, unit: &str, kind: ChangeKind, note: String, m: &Mutati
         evidence_link: String::new(),
         actor: m.actor.clone(),
         at: m.at,
+        trace_context: m.trace_context.clone(),
         context: None,
     }
 }
