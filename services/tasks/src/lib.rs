@@ -8,6 +8,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod store;
 
 use domain::calendar::{Calendar, SHIPPED_CSV, parse_csv};
@@ -114,6 +115,20 @@ pub async fn serve_with_clock(
     if config.reconcile_interval_secs > 0 {
         let every = std::time::Duration::from_secs(config.reconcile_interval_secs);
         tokio::spawn(reconcile(api.clone(), every, shutdown.clone()));
+    }
+    {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(head) = store.feed_head().await {
+                    metrics::set_head(head);
+                }
+                tokio::select! {
+                    () = shutdown.wait() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+            }
+        });
     }
     let routes = tonic::service::Routes::new(TasksServer::from_arc(api));
     let service = p06_kit::server::Service {

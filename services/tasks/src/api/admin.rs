@@ -116,7 +116,7 @@ impl<S: TaskStore> TasksApi<S> {
             });
         }
         if !moves.is_empty() {
-            self.written.notify_waiters();
+            self.written("ApplyAdministrativeChanges");
         }
         Ok(moves)
     }

@@ -168,7 +168,7 @@ pub(super) async fn decide<S: TaskStore>(
             .store
             .decide_extension(&task, &unit, &id, &decision, &m)
             .await?;
-        api.written.notify_waiters();
+        api.written(m.method);
         decided
     };
     tracing::info!(extension = %req.name, approved = req.approve, by = %m.actor, "extension decided");

@@ -83,7 +83,9 @@ impl<S: TaskStore> TasksApi<S> {
         Ok(id)
     }
 
-    fn written(&self) {
+    /// After a successful write by `method`: counts it and wakes the feed.
+    pub(super) fn written(&self, method: &'static str) {
+        crate::metrics::wrote(method);
         self.written.notify_waiters();
     }
 }
@@ -263,7 +265,7 @@ pub(super) async fn create_task<S: TaskStore>(
         created_at: m.at,
     };
     let (task, assignments) = api.store.create_task(&task, &assignees, &m).await?;
-    api.written();
+    api.written(m.method);
     tracing::info!(task = %task.id, directive = %task.directive_id, assignees = assignments.len(), by = %m.actor, "task assigned");
     Ok(pb::CreateTaskResponse {
         task: Some(convert::task_to_pb(task)),
@@ -391,7 +393,7 @@ async fn act<S: TaskStore>(
             .ok_or_else(|| TasksError::NotFound(name.to_string()))?,
         None => match api.store.act(&task, &unit, &action, &m).await {
             Ok(a) => {
-                api.written();
+                api.written(m.method);
                 a
             }
             // A retry that raced its first attempt gets the first result.
@@ -631,7 +633,7 @@ async fn recompute_deadlines<S: TaskStore>(
         }
     }
     if moved > 0 {
-        api.written();
+        api.written(m.method);
     }
     Ok(moved)
 }

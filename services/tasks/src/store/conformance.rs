@@ -230,7 +230,8 @@ async fn suite<S: TaskStore>(store: S) {
     }
     assert_eq!(store.get_task("t0").await.unwrap(), None);
     assert!(
-        store.changes_after(0, 100).await.unwrap().is_empty(),
+        store.changes_after(0, 100).await.unwrap().is_empty()
+            && store.feed_head().await.unwrap() == 0,
         "nothing written"
     );
 
@@ -277,6 +278,10 @@ async fn suite<S: TaskStore>(store: S) {
     }
     let created = store.changes_after(0, 100).await.unwrap();
     assert_eq!(created.len(), 11);
+    assert_eq!(
+        store.feed_head().await.unwrap(),
+        created.last().unwrap().sequence
+    );
     assert!(created.iter().all(|c| c.kind == ChangeKind::Created
         && c.task_id == "t1"
         && c.actor == "apiKeys/test"

@@ -189,6 +189,8 @@ pub trait TaskStore: Send + Sync + 'static {
         action: &Action,
         m: &Mutation,
     ) -> impl Future<Output = StoreResult<Assignment>> + Send;
+    /// The newest feed sequence (0 when the feed is empty).
+    fn feed_head(&self) -> impl Future<Output = StoreResult<i64>> + Send;
     /// Feed entries after `sequence`, oldest first.
     fn changes_after(
         &self,

@@ -890,6 +890,14 @@ impl TaskStore for SqlStore {
         row.ok_or(StoreError::NotFound(resource))?.into_assignment()
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "feed_head tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "feed_head"))]
+    async fn feed_head(&self) -> StoreResult<i64> {
+        let sql = "SELECT COALESCE(MAX(sequence), 0) FROM changes";
+        Ok(on_pool!(&self.pool, |pool, _Db| {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await?
+        }))
+    }
+
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "changes_after tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "changes_after"))]
     async fn changes_after(&self, sequence: i64, limit: usize) -> StoreResult<Vec<Change>> {
         let args = [Arg::Int(sequence), limit_arg(limit)];

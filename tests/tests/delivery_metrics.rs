@@ -1,0 +1,143 @@
+//! The delivery metrics move with deliveries: a reminder delivered by
+//! webhook counts one delivery, one successful attempt and one
+//! due → delivered lag observation; one whose endpoint always fails, with
+//! a budget of one attempt, counts one failed attempt and one dead letter.
+//! Read from this process's own `/metrics` rendering (the same text the
+//! admin listener serves). One test in its own process, so the counts are
+//! exact.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use p06_tests::{
+    Backend, Setup, TestStack,
+    webhook::{Behaviour, WebhookReceiver},
+};
+use std::{sync::Arc, time::Duration};
+use support::*;
+
+/// The value of the sample `name{…}` whose labels include every `labels`
+/// pair, summed over matching series (0 when none).
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}
+
+fn scrape() -> String {
+    p06_kit::telemetry::metrics::render_prometheus().expect("metrics set up")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_deliveries_and_dead_letters_are_counted() {
+    let guard = p06_kit::telemetry::init_with(p06_kit::telemetry::Options {
+        service: "p06-test".into(),
+        json: false,
+        otlp_endpoint: None,
+        span_export_delay: None,
+    });
+    let clock = clock_at(2025, 3, 3);
+    let mut setup = Setup::new(Arc::new(clock.clone()));
+    setup.notifications.max_attempts = 1;
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
+        .await
+        .unwrap();
+    let ok = WebhookReceiver::start(Behaviour::Succeed).await;
+    let failing = WebhookReceiver::start(Behaviour::AlwaysFail).await;
+    set_contacts(&stack, "p01", Some((&ok.url(), vec![secret(1)])), &[]).await;
+    set_contacts(&stack, "p79", Some((&failing.url(), vec![secret(2)])), &[]).await;
+    let before = scrape();
+    assert_eq!(
+        metric(&before, "p06_notifications_dead_letters_total", &[]),
+        0.0
+    );
+
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let d = directive(&mut tasks, "32/TB-VPCP", "2025-03-03").await;
+    assign(
+        &mut tasks,
+        &d,
+        "Cấp căn cước",
+        "2025-03-03",
+        &["p01", "p79"],
+    )
+    .await;
+
+    let deadline = std::time::Instant::now() + PROMPT;
+    let text = loop {
+        let text = scrape();
+        let dead = metric(&text, "p06_notifications_dead_letters_total", &[]);
+        let lag = metric(&text, "p06_notifications_delivery_lag_seconds_count", &[]);
+        if dead >= 1.0 && lag >= 1.0 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics did not move:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let webhook = ("channel", "WEBHOOK");
+    assert_eq!(
+        metric(
+            &text,
+            "p06_notifications_delivery_lag_seconds_count",
+            &[webhook]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "p06_notifications_dead_letters_total", &[webhook]),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "p06_notifications_deliveries_total",
+            &[webhook, ("outcome", "delivered")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "p06_notifications_deliveries_total",
+            &[webhook, ("outcome", "dead_letter")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "p06_notifications_delivery_attempts_total",
+            &[webhook, ("outcome", "failure")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "p06_notifications_reminders_total",
+            &[("kind", "DUE_TODAY")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert!(metric(&text, "p06_notifications_contacts_lookups_total", &[]) >= 2.0);
+    assert!(
+        metric(&text, "p06_tasks_writes_total", &[("method", "CreateTask")]) == 1.0,
+        "{text}"
+    );
+    drop(guard);
+}
