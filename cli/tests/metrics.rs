@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Up, http_get, ok, p06, up_with};
+use common::{Up, http_get, ok, p06, up_logging, up_with};
 use std::{collections::BTreeMap, process::Command, time::Duration};
 
 /// One sample of the text format.
@@ -176,7 +176,13 @@ const CALLS: usize = 3;
 #[test]
 fn metrics_count_the_calls_made() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = up_with(dir.path(), &[], &["--admin-listen", "127.0.0.1:0"]);
+    let log_path = dir.path().join("p06.log");
+    let stack = up_logging(
+        &dir.path().join("data"),
+        &[],
+        &["--admin-listen", "127.0.0.1:0"],
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
     let admin = admin_addr(&stack);
     let key = stack.key.clone().unwrap();
     for _ in 0..CALLS {
@@ -250,6 +256,14 @@ fn metrics_count_the_calls_made() {
     assert_eq!(ready, 200, "{body}");
     assert!(body.contains("tasks database: ok"), "{body}");
     assert!(stack.stop());
+    // Text logs in a file: one access line per call, and no colour codes.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+    let access = log
+        .lines()
+        .filter(|l| l.contains(" rpc ") && l.contains("method=\"GetUnit\""))
+        .count();
+    assert_eq!(access, CALLS + 1, "one access line per call:\n{log}");
 }
 
 fn encode(query: &str) -> String {

@@ -1,21 +1,27 @@
 //! Trace export: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, one request is one
-//! trace across gateway → localities, delivered to an OTLP receiver this
-//! test runs; with the collector down, the stack still answers and stops.
+//! trace across gateway → localities, each span under its own service's
+//! `service.name` although `p06 up` is one process, delivered to an OTLP
+//! receiver this test runs; JSON log lines carry the trace and span ids of
+//! those spans, text logs in a file carry no colour codes; with the
+//! collector down, the stack still answers, says so once, and stops.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{ok, p06, up};
+use common::{ok, p06, up_logging};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
 };
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::{common::v1::any_value::Value, trace::v1::Span};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-struct Receiver(mpsc::UnboundedSender<Span>);
+/// A span with the `service.name` of the resource that exported it.
+type Named = (String, Span);
+
+struct Receiver(mpsc::UnboundedSender<Named>);
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
@@ -24,9 +30,20 @@ impl TraceService for Receiver {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         for rs in request.into_inner().resource_spans {
+            let service = rs
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref())
+                .and_then(|v| match &v.value {
+                    Some(Value::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
             for ss in rs.scope_spans {
                 for span in ss.spans {
-                    let _ = self.0.send(span);
+                    let _ = self.0.send((service.clone(), span));
                 }
             }
         }
@@ -36,8 +53,13 @@ impl TraceService for Receiver {
     }
 }
 
+fn kind(span: &Span) -> i32 {
+    span.kind
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_request_is_one_trace_across_services() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let (tx, mut spans) = mpsc::unbounded_channel();
@@ -47,23 +69,22 @@ async fn one_request_is_one_trace_across_services() {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let dir = tempfile::tempdir().unwrap();
-    let env = [
+    let log_path = dir.path().join("p06.log");
+    let env: Vec<(String, String)> = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-    ];
+        ("P06_LOG_JSON", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let stack = tokio::task::spawn_blocking({
-        let path = dir.path().to_path_buf();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let path = dir.path().join("data");
+        let log = std::fs::File::create(&log_path).unwrap();
         move || {
-            up(
-                &path,
-                &env.iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect::<Vec<_>>(),
-            )
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            up_logging(&path, &env, &[], log.into())
         }
     })
     .await
@@ -75,39 +96,65 @@ async fn one_request_is_one_trace_across_services() {
             .unwrap();
     assert!(out.contains("Hà Nội"));
 
-    // Wait (bounded) for the GetUnit server spans of the gateway and of localities.
-    let mut get_unit: Vec<Span> = Vec::new();
+    // Wait (bounded) for the three GetUnit spans: the gateway's SERVER and
+    // CLIENT spans and the localities SERVER span.
+    let mut get_unit: Vec<Named> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while get_unit.len() < 2 {
-        let span = tokio::time::timeout_at(deadline, spans.recv())
+    while get_unit.len() < 3 {
+        let named = tokio::time::timeout_at(deadline, spans.recv())
             .await
             .expect("spans exported in time")
             .unwrap();
-        if span.name.ends_with("Localities/GetUnit") {
-            get_unit.push(span);
+        if named.1.name.ends_with("Localities/GetUnit") {
+            get_unit.push(named);
         }
     }
-    assert_eq!(
-        get_unit[0].trace_id, get_unit[1].trace_id,
-        "gateway and localities spans share one trace"
+    let of = |k: SpanKind, root: bool| {
+        get_unit
+            .iter()
+            .find(|(_, s)| kind(s) == k as i32 && s.parent_span_id.is_empty() == root)
+            .cloned()
+            .expect("span present")
+    };
+    let (gateway_service, gateway_span) = of(SpanKind::Server, true);
+    let (client_service, client_span) = of(SpanKind::Client, false);
+    let (localities_service, localities_span) = of(SpanKind::Server, false);
+    assert!(
+        get_unit
+            .iter()
+            .all(|(_, s)| s.trace_id == gateway_span.trace_id),
+        "one trace"
     );
-    let child = get_unit
-        .iter()
-        .find(|s| !s.parent_span_id.is_empty())
-        .expect("the localities span has a parent");
-    let parent = get_unit
-        .iter()
-        .find(|s| s.span_id != child.span_id)
-        .unwrap();
-    assert_eq!(
-        child.parent_span_id, parent.span_id,
-        "localities span is the gateway span's child"
-    );
+    assert_eq!(client_span.parent_span_id, gateway_span.span_id);
+    assert_eq!(localities_span.parent_span_id, client_span.span_id);
+    assert_eq!(gateway_service, "p06-gateway");
+    assert_eq!(client_service, "p06-gateway");
+    assert_eq!(localities_service, "p06-localities");
     assert!(
         tokio::task::spawn_blocking(move || stack.stop())
             .await
             .unwrap()
     );
+
+    // The gateway's access-log line names the trace and its span.
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "p06::access" && l["method"] == "GetUnit")
+        .unwrap_or_else(|| panic!("an access-log line for GetUnit in:\n{log}"));
+    assert_eq!(access["trace_id"], hex(&gateway_span.trace_id));
+    assert_eq!(access["span_id"], hex(&gateway_span.span_id));
+    assert_eq!(access["code"], 0);
+    assert_eq!(access["unit"], "units/wg06");
+    assert!(access["key"].as_str().unwrap().starts_with("apiKeys/"));
+    assert!(access["duration_ms"].is_number());
+    assert!(!access["peer"].as_str().unwrap().is_empty());
+    assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
 }
 
 #[test]
@@ -119,15 +166,20 @@ fn a_down_collector_does_not_stop_the_stack() {
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
-    let stack = up(
-        dir.path(),
+    let log_path = dir.path().join("p06.log");
+    let stack = up_logging(
+        &dir.path().join("data"),
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ("P06_LOG_JSON", "true"),
         ],
+        &[],
+        std::fs::File::create(&log_path).unwrap().into(),
     );
     let key = stack.key.clone().unwrap();
-    for _ in 0..5 {
+    // Twenty calls, a CLI process each: many export rounds fail meanwhile.
+    for _ in 0..20 {
         assert!(ok(p06(&stack.gateway, &key, &["units", "get", "p01"])).contains("Hà Nội"));
     }
     let started = std::time::Instant::now();
@@ -136,5 +188,18 @@ fn a_down_collector_does_not_stop_the_stack() {
         started.elapsed() < Duration::from_secs(20),
         "shutdown took {:?}",
         started.elapsed()
+    );
+    // The exporter's failures are reported, but once per message, not per round.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let sdk: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"target\":\"opentelemetry"))
+        .collect();
+    assert!(!sdk.is_empty(), "the failing export is reported:\n{log}");
+    assert!(
+        sdk.len() <= 4,
+        "{} exporter lines, not rate-limited:\n{}",
+        sdk.len(),
+        sdk.join("\n")
     );
 }

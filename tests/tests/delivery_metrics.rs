@@ -45,6 +45,7 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         service: "p06-test".into(),
         json: false,
         otlp_endpoint: None,
+        per_component: false,
         span_export_delay: None,
     });
     let clock = clock_at(2025, 3, 3);

@@ -41,6 +41,7 @@ fn receiver() -> &'static OtlpReceiver {
                 service: "p06-test".into(),
                 json: false,
                 otlp_endpoint: Some(endpoint.to_string()),
+                per_component: false,
                 span_export_delay: Some(Duration::from_millis(50)),
             });
             // The pipelines live as long as the test process.

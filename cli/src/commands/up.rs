@@ -39,7 +39,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let config: FileConfig =
         p06_kit::config::load(args.config.as_deref()).context("configuration")?;
-    let _telemetry = p06_kit::telemetry::init("p06", args.log_json || config.log_json);
+    let _telemetry = p06_kit::telemetry::init_with(p06_kit::telemetry::Options {
+        service: "p06".into(),
+        json: args.log_json || config.log_json,
+        otlp_endpoint: p06_kit::telemetry::otlp_endpoint(),
+        span_export_delay: None,
+        per_component: true,
+    });
     let gateway = TcpListener::bind(args.listen).await.with_context(|| {
         format!(
             "cannot listen on {} (is another p06 running? use --listen)",

@@ -14,6 +14,7 @@
 //! wins over the name given), `service.version`, `service.instance.id`
 //! (one per process) and `OTEL_RESOURCE_ATTRIBUTES`.
 
+pub mod components;
 pub mod logs;
 pub mod metrics;
 pub mod prometheus;
@@ -61,7 +62,8 @@ pub fn resource(service: &str) -> Resource {
     builder.build()
 }
 
-fn otlp_endpoint() -> Option<String> {
+/// The collector `OTEL_EXPORTER_OTLP_ENDPOINT` names, if any.
+pub fn otlp_endpoint() -> Option<String> {
     std::env::var(OTLP_ENDPOINT_ENV)
         .ok()
         .filter(|e| !e.trim().is_empty())
@@ -79,6 +81,9 @@ pub struct Options {
     /// How long finished spans wait to be exported in a batch; `None` =
     /// the SDK's (`OTEL_BSP_SCHEDULE_DELAY`, 5 s).
     pub span_export_delay: Option<std::time::Duration>,
+    /// Several services run in this process (`p06 up`): export each span
+    /// under its own service's name ([`components`]).
+    pub per_component: bool,
 }
 
 /// Installs the global subscriber, tracer and meter providers for `service`
@@ -91,6 +96,7 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
         json,
         otlp_endpoint: otlp_endpoint(),
         span_export_delay: None,
+        per_component: false,
     })
 }
 
@@ -101,6 +107,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         json,
         otlp_endpoint: endpoint,
         span_export_delay,
+        per_component,
     } = options;
     let service = service.as_str();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -117,7 +124,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     let resource = resource(service);
     let traces = endpoint
         .as_ref()
-        .and_then(|e| trace_provider(e, resource.clone(), span_export_delay));
+        .and_then(|e| trace_provider(e, resource.clone(), span_export_delay, per_component));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
         tracing_opentelemetry::layer()
@@ -156,22 +163,31 @@ fn trace_provider(
     endpoint: &str,
     resource: Resource,
     delay: Option<std::time::Duration>,
+    per_component: bool,
 ) -> Option<SdkTracerProvider> {
     use opentelemetry_otlp::WithExportConfig as _;
     use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor};
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint)
-        .build()
-        .map_err(|error| eprintln!("p06: otlp span exporter not started: {error}"))
-        .ok()?;
+    let exporter = || {
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|error| eprintln!("p06: otlp span exporter not started: {error}"))
+            .ok()
+    };
     let mut batch = BatchConfigBuilder::default();
     if let Some(delay) = delay {
         batch = batch.with_scheduled_delay(delay);
     }
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(batch.build())
-        .build();
+    let processor = if per_component {
+        BatchSpanProcessor::builder(components::ByComponent::new(exporter)?)
+            .with_batch_config(batch.build())
+            .build()
+    } else {
+        BatchSpanProcessor::builder(exporter()?)
+            .with_batch_config(batch.build())
+            .build()
+    };
     Some(
         SdkTracerProvider::builder()
             .with_span_processor(processor)

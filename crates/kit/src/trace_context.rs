@@ -104,11 +104,17 @@ pub fn traced(path: &str) -> bool {
 
 /// The SERVER span for one incoming call labelled `service`/`method`,
 /// parented on the caller's context.
-pub fn server_span(headers: &HeaderMap, service: &str, method: &str) -> tracing::Span {
+pub fn server_span(
+    headers: &HeaderMap,
+    component: &'static str,
+    service: &str,
+    method: &str,
+) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc.server",
         otel.name = %format_args!("{service}/{method}"),
         otel.kind = "server",
+        p06.component = component,
         otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = %service,
@@ -122,14 +128,16 @@ pub fn server_span(headers: &HeaderMap, service: &str, method: &str) -> tracing:
     span
 }
 
-/// The CLIENT span for one outgoing call to `path`, a child of the current
-/// span; inject it with [`inject_from`] so the callee is its child.
-pub fn client_span(path: &str) -> tracing::Span {
+/// The CLIENT span for one outgoing call to `path` made by `component`, a
+/// child of the current span; inject it with [`inject_from`] so the callee
+/// is its child.
+pub fn client_span(component: &'static str, path: &str) -> tracing::Span {
     let (service, method) = crate::rpc::split_path(path).unwrap_or((path, ""));
     tracing::info_span!(
         "grpc.client",
         otel.name = %format_args!("{service}/{method}"),
         otel.kind = "client",
+        p06.component = component,
         otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = %service,
@@ -206,7 +214,7 @@ where
         let path = req.uri().path();
         let (service, method) = self.layer.known.labels(path);
         let span = if traced(path) {
-            server_span(req.headers(), service, method)
+            server_span(req.headers(), self.layer.component, service, method)
         } else {
             tracing::Span::none()
         };

@@ -148,7 +148,7 @@ impl Proxy {
     ) -> Result<Response<Body>, GatewayError> {
         let path = request.uri().path().to_string();
         let (service, method) = rpc::split_path(&path).unwrap_or((rpc::OTHER, rpc::OTHER));
-        let span = trace_context::client_span(&path);
+        let span = trace_context::client_span("gateway", &path);
         let caller = rpc::CallerSlot::default();
         caller.fill(identity);
         let mut observer =
