@@ -1,0 +1,249 @@
+//! What telemetry costs a call: p50/p99 of GetUnit through the gateway of a
+//! real `p06 up` (release build), with telemetry off, exporting traces and
+//! metrics to a live OTLP receiver (run by this benchmark, accepting and
+//! dropping everything), and pointed at a dead port. Target: each within
+//! 10 % of "off" at p50. Each mode runs twice, interleaved, and the better
+//! run counts, so a slow moment of the machine does not decide.
+//!
+//! Run: `cargo bench -p p06 --bench telemetry` (optional: `-- <calls>`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opentelemetry_proto::tonic::collector::{
+    metrics::v1::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+        metrics_service_server::{MetricsService, MetricsServiceServer},
+    },
+    trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+};
+use p06_proto::localities::v1::{GetUnitRequest, localities_client::LocalitiesClient};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+static SPANS: AtomicU64 = AtomicU64::new(0);
+
+struct Sink;
+
+#[tonic::async_trait]
+impl TraceService for Sink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let n: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        SPANS.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Sink {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+struct Up {
+    child: Child,
+    gateway: String,
+    key: String,
+}
+
+fn up(dir: &Path, env: &[(&str, &str)]) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_p06"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied())
+        .env("P06_GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
+        .env("P06_GATEWAY__RATE_LIMIT_BURST", "1000000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("p06 starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut gateway, mut key) = (String::new(), String::new());
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).expect("banner") > 0,
+            "p06 up exited early"
+        );
+        let line = line.trim();
+        if let Some(g) = line.strip_prefix("gateway: ") {
+            gateway = g.to_string();
+        }
+        if let Some(k) = line.strip_prefix("export P06_API_KEY=") {
+            key = k.to_string();
+        }
+        if line.contains("stop with Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    Up {
+        child,
+        gateway,
+        key,
+    }
+}
+
+fn stop(mut up: Up) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &up.child.id().to_string()])
+        .status();
+    let _ = up.child.wait();
+}
+
+/// Sorted latencies of `calls` sequential GetUnit calls after a warm-up.
+async fn measure(up: &Up, calls: usize) -> Vec<Duration> {
+    let channel = tonic::transport::Endpoint::from_shared(up.gateway.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", up.key).parse().unwrap();
+    let mut client =
+        LocalitiesClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", bearer.clone());
+            Ok(r)
+        });
+    let request = || GetUnitRequest {
+        name: "units/p01".into(),
+    };
+    for _ in 0..calls / 5 {
+        client.get_unit(request()).await.unwrap();
+    }
+    let mut took = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        client.get_unit(request()).await.unwrap();
+        took.push(started.elapsed());
+    }
+    took.sort();
+    took
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main]
+async fn main() {
+    let calls: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Sink))
+            .add_service(MetricsServiceServer::new(Sink))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let dead = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}")
+    };
+    println!(
+        "p06 telemetry cost: GetUnit through the gateway, {calls} sequential calls per run, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let modes: [(&str, Vec<(&str, &str)>); 3] = [
+        ("off", vec![]),
+        (
+            "live receiver",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", live.as_str()),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            ],
+        ),
+        (
+            "dead port",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", dead.as_str()),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+            ],
+        ),
+    ];
+    let mut best: Vec<Option<(Duration, Duration)>> = vec![None; modes.len()];
+    for round in 0..2 {
+        for (i, (name, env)) in modes.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let stack = tokio::task::spawn_blocking({
+                let (path, env) = (
+                    dir.path().to_path_buf(),
+                    env.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<Vec<_>>(),
+                );
+                move || {
+                    let env: Vec<(&str, &str)> =
+                        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    up(&path, &env)
+                }
+            })
+            .await
+            .unwrap();
+            let took = measure(&stack, calls).await;
+            let (p50, p99) = (percentile(&took, 0.5), percentile(&took, 0.99));
+            println!(
+                "  round {}: {name:>13}: p50 {:7.1} µs  p99 {:7.1} µs",
+                round + 1,
+                us(p50),
+                us(p99)
+            );
+            if best[i].is_none_or(|(b, _)| p50 < b) {
+                best[i] = Some((p50, p99));
+            }
+            tokio::task::spawn_blocking(move || stop(stack))
+                .await
+                .unwrap();
+        }
+    }
+    let (off, _) = best[0].unwrap();
+    println!("best run of each:");
+    for ((name, _), b) in modes.iter().zip(&best) {
+        let (p50, p99) = b.unwrap();
+        println!(
+            "  {name:>13}: p50 {:7.1} µs ({:+5.1} % vs off)  p99 {:7.1} µs",
+            us(p50),
+            (us(p50) / us(off) - 1.0) * 100.0,
+            us(p99)
+        );
+    }
+    println!(
+        "spans received by the live receiver: {}",
+        SPANS.load(Ordering::Relaxed)
+    );
+}
