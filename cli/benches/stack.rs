@@ -11,64 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use p06_proto::localities::v1::{ListUnitsRequest, localities_client::LocalitiesClient};
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-struct Up {
-    child: Child,
-    gateway: String,
-    key: Option<String>,
-}
-
-fn up(dir: &Path) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_p06"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("P06_GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
-        .env("P06_GATEWAY__RATE_LIMIT_BURST", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("p06 starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let (mut gateway, mut key) = (String::new(), None);
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).expect("banner") > 0,
-            "p06 up exited early"
-        );
-        let line = line.trim();
-        if let Some(g) = line.strip_prefix("gateway: ") {
-            gateway = g.to_string();
-        }
-        if let Some(k) = line.strip_prefix("export P06_API_KEY=") {
-            key = Some(k.to_string());
-        }
-        if line.contains("stop with Ctrl-C") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in out.lines() {});
-    Up {
-        child,
-        gateway,
-        key,
-    }
-}
-
-fn stop(mut up: Up) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &up.child.id().to_string()])
-        .status();
-    let _ = up.child.wait();
-}
+use support::{Up, stop, up};
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -107,7 +57,7 @@ async fn time_to_answer(dir: &Path, key: Option<&str>) -> (Up, Duration, String)
     let started = Instant::now();
     let stack = tokio::task::spawn_blocking({
         let dir = dir.to_path_buf();
-        move || up(&dir)
+        move || up(&dir, &[])
     })
     .await
     .unwrap();

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use opentelemetry_proto::tonic::collector::{
     metrics::v1::{
         ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -21,12 +23,10 @@ use opentelemetry_proto::tonic::collector::{
 };
 use p06_proto::localities::v1::{GetUnitRequest, localities_client::LocalitiesClient};
 use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
+use support::{Up, stop, up};
 
 static SPANS: AtomicU64 = AtomicU64::new(0);
 
@@ -64,58 +64,6 @@ impl MetricsService for Sink {
     }
 }
 
-struct Up {
-    child: Child,
-    gateway: String,
-    key: String,
-}
-
-fn up(dir: &Path, env: &[(&str, &str)]) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_p06"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .envs(env.iter().copied())
-        .env("P06_GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
-        .env("P06_GATEWAY__RATE_LIMIT_BURST", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("p06 starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let (mut gateway, mut key) = (String::new(), String::new());
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).expect("banner") > 0,
-            "p06 up exited early"
-        );
-        let line = line.trim();
-        if let Some(g) = line.strip_prefix("gateway: ") {
-            gateway = g.to_string();
-        }
-        if let Some(k) = line.strip_prefix("export P06_API_KEY=") {
-            key = k.to_string();
-        }
-        if line.contains("stop with Ctrl-C") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in out.lines() {});
-    Up {
-        child,
-        gateway,
-        key,
-    }
-}
-
-fn stop(mut up: Up) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &up.child.id().to_string()])
-        .status();
-    let _ = up.child.wait();
-}
-
 /// Sorted latencies of `calls` sequential GetUnit calls after a warm-up.
 async fn measure(up: &Up, calls: usize) -> Vec<Duration> {
     let channel = tonic::transport::Endpoint::from_shared(up.gateway.clone())
@@ -123,7 +71,11 @@ async fn measure(up: &Up, calls: usize) -> Vec<Duration> {
         .connect()
         .await
         .unwrap();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", up.key).parse().unwrap();
+    let key = up
+        .key
+        .clone()
+        .expect("a fresh data directory prints its key");
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse().unwrap();
     let mut client =
         LocalitiesClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
             r.metadata_mut().insert("authorization", bearer.clone());

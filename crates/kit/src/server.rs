@@ -22,7 +22,8 @@ pub struct Service<'a> {
     /// The fully-qualified service names reported in health: SERVING while
     /// the database answers, NOT_SERVING while it does not and once draining.
     pub services: &'a [&'a str],
-    /// The encoded descriptor sets whose methods label its call metrics.
+    /// The encoded descriptor sets whose methods label its call metrics
+    /// (gRPC health's is added).
     pub descriptor_sets: &'a [&'a [u8]],
     /// Its database, watched for readiness.
     pub database: Pool,
@@ -64,7 +65,10 @@ pub async fn serve_internal(
     let addr = listener.local_addr().ok();
     tracing::info!(service = name, addr = ?addr, "serving");
     let server = tonic::transport::Server::builder()
-        .layer(TraceLayer::new(name, descriptor_sets))
+        .layer(TraceLayer::new(
+            name,
+            &[descriptor_sets, &[tonic_health::pb::FILE_DESCRIPTOR_SET]].concat(),
+        ))
         .layer(InternalAuthLayer::new(internal_token))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), {

@@ -110,20 +110,7 @@ pub fn server_span(
     service: &str,
     method: &str,
 ) -> tracing::Span {
-    let span = tracing::info_span!(
-        "grpc.server",
-        otel.name = %format_args!("{service}/{method}"),
-        otel.kind = "server",
-        p06.component = component,
-        otel.status_code = tracing::field::Empty,
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-        rpc.grpc.status_code = tracing::field::Empty,
-        "error.type" = tracing::field::Empty,
-        p06.caller.unit = tracing::field::Empty,
-        p06.caller.role = tracing::field::Empty,
-    );
+    let span = rpc_span("server", component, service, method);
     let _ = span.set_parent(extract(headers));
     span
 }
@@ -133,10 +120,21 @@ pub fn server_span(
 /// is its child.
 pub fn client_span(component: &'static str, path: &str) -> tracing::Span {
     let (service, method) = crate::rpc::split_path(path).unwrap_or((path, ""));
+    rpc_span("client", component, service, method)
+}
+
+/// A gRPC span of `kind` ("server", "client") with the fields
+/// [`crate::rpc::CallObserver`] fills in when the call ends.
+fn rpc_span(
+    kind: &'static str,
+    component: &'static str,
+    service: &str,
+    method: &str,
+) -> tracing::Span {
     tracing::info_span!(
-        "grpc.client",
+        "grpc",
         otel.name = %format_args!("{service}/{method}"),
-        otel.kind = "client",
+        otel.kind = kind,
         p06.component = component,
         otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",

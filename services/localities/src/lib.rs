@@ -93,10 +93,7 @@ pub async fn serve_with_clock(
         name: "localities",
         routes,
         services: &[SERVICE_NAME],
-        descriptor_sets: &[
-            p06_proto::FILE_DESCRIPTOR_SET,
-            tonic_health::pb::FILE_DESCRIPTOR_SET,
-        ],
+        descriptor_sets: &[p06_proto::FILE_DESCRIPTOR_SET],
         database: store.pool().clone(),
     };
     let result =

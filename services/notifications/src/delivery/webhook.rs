@@ -96,11 +96,10 @@ impl WebhookSender {
         body: Vec<u8>,
     ) -> Outcome {
         let started = Instant::now();
-        let outcome = match self.prepare(target, msg_id, timestamp, body) {
+        match self.prepare(target, msg_id, timestamp, body) {
             Ok(request) => self.post(request, started).await,
             Err(error) => failure(None, error, started),
-        };
-        outcome
+        }
     }
 
     /// The signed request, or why it must not be sent.
