@@ -46,7 +46,7 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         json: false,
         otlp_endpoint: None,
         per_component: false,
-        span_export_delay: None,
+        export_interval: None,
     });
     let clock = clock_at(2025, 3, 3);
     let mut setup = Setup::new(Arc::new(clock.clone()));

@@ -3,7 +3,8 @@
 //! receiver the test runs: span kinds and parents across gateway →
 //! service, span status by the semantic conventions' server and client
 //! rules, integer status codes, the caller's unit and role (never the key),
-//! streams measured over their life, health checks not traced.
+//! streams measured over their life, health checks not traced, metrics
+//! exported over OTLP beside the traces.
 //!
 //! Each call carries its own `traceparent`, so a test reads only its trace.
 
@@ -42,7 +43,7 @@ fn receiver() -> &'static OtlpReceiver {
                 json: false,
                 otlp_endpoint: Some(endpoint.to_string()),
                 per_component: false,
-                span_export_delay: Some(Duration::from_millis(50)),
+                export_interval: Some(Duration::from_millis(50)),
             });
             // The pipelines live as long as the test process.
             std::mem::forget(guard);
@@ -421,4 +422,14 @@ async fn a_report_is_one_trace_and_the_reminder_it_causes_links_back() {
         "url.full without secrets: {shown}"
     );
     assert!(unset_or_ok(&delivery));
+
+    // The metrics went to the collector too.
+    for name in [
+        "rpc.server.call.duration",
+        "rpc.client.call.duration",
+        "p06.notifications.delivery.lag",
+        "p06.tasks.writes",
+    ] {
+        receiver().wait_for_metric(name, WAIT).await;
+    }
 }

@@ -43,7 +43,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         service: "p06".into(),
         json: args.log_json || config.log_json,
         otlp_endpoint: p06_kit::telemetry::otlp_endpoint(),
-        span_export_delay: None,
+        export_interval: None,
         per_component: true,
     });
     let gateway = TcpListener::bind(args.listen).await.with_context(|| {

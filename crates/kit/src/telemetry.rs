@@ -78,9 +78,10 @@ pub struct Options {
     pub json: bool,
     /// The OTLP/gRPC collector; `None` = no export.
     pub otlp_endpoint: Option<String>,
-    /// How long finished spans wait to be exported in a batch; `None` =
-    /// the SDK's (`OTEL_BSP_SCHEDULE_DELAY`, 5 s).
-    pub span_export_delay: Option<std::time::Duration>,
+    /// How often finished spans and metrics are exported; `None` = the
+    /// SDK's (`OTEL_BSP_SCHEDULE_DELAY`, 5 s; `OTEL_METRIC_EXPORT_INTERVAL`,
+    /// 60 s).
+    pub export_interval: Option<std::time::Duration>,
     /// Several services run in this process (`p06 up`): export each span
     /// under its own service's name ([`components`]).
     pub per_component: bool,
@@ -95,7 +96,7 @@ pub fn init(service: &str, json: bool) -> TelemetryGuard {
         service: service.to_string(),
         json,
         otlp_endpoint: otlp_endpoint(),
-        span_export_delay: None,
+        export_interval: None,
         per_component: false,
     })
 }
@@ -106,7 +107,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         service,
         json,
         otlp_endpoint: endpoint,
-        span_export_delay,
+        export_interval,
         per_component,
     } = options;
     let service = service.as_str();
@@ -124,7 +125,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     let resource = resource(service);
     let traces = endpoint
         .as_ref()
-        .and_then(|e| trace_provider(e, resource.clone(), span_export_delay, per_component));
+        .and_then(|e| trace_provider(e, resource.clone(), export_interval, per_component));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
         tracing_opentelemetry::layer()
@@ -145,7 +146,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
             metrics: None,
         };
     }
-    let meters = metrics::provider(resource, endpoint.as_deref());
+    let meters = metrics::provider(resource, endpoint.as_deref(), export_interval);
     opentelemetry::global::set_meter_provider(meters.clone());
     if let Some(p) = &traces {
         opentelemetry::global::set_tracer_provider(p.clone());

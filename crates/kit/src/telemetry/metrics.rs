@@ -43,8 +43,12 @@ impl MetricReader for SharedReader {
 static SCRAPE: OnceLock<SharedReader> = OnceLock::new();
 
 /// Builds the meter provider for `resource`; an `otlp` endpoint adds the
-/// exporter.
-pub(super) fn provider(resource: Resource, otlp: Option<&str>) -> SdkMeterProvider {
+/// exporter, run every `interval` (the SDK's default when `None`).
+pub(super) fn provider(
+    resource: Resource,
+    otlp: Option<&str>,
+    interval: Option<Duration>,
+) -> SdkMeterProvider {
     use opentelemetry_otlp::WithExportConfig as _;
     let reader = SharedReader(Arc::new(
         ManualReader::builder()
@@ -60,7 +64,13 @@ pub(super) fn provider(resource: Resource, otlp: Option<&str>) -> SdkMeterProvid
             .with_endpoint(endpoint)
             .build()
         {
-            Ok(exporter) => builder = builder.with_periodic_exporter(exporter),
+            Ok(exporter) => {
+                let mut reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter);
+                if let Some(interval) = interval {
+                    reader = reader.with_interval(interval);
+                }
+                builder = builder.with_reader(reader.build());
+            }
             Err(error) => eprintln!("p06: otlp metric exporter not started: {error}"),
         }
     }
