@@ -15,7 +15,6 @@ use opentelemetry::{
     metrics::{Histogram, Meter},
 };
 use std::{
-    collections::HashSet,
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
@@ -23,74 +22,16 @@ use std::{
 };
 use tonic::body::Body;
 
+mod codes;
+mod labels;
+
+use codes::code_for_http;
+pub use codes::{Side, code_name, grpc_status, is_error};
+pub use labels::{KnownMethods, split_path};
+
 /// The label for a method or service outside the known set (semantic
 /// conventions' `_OTHER`), so hostile paths cannot grow the label set.
 pub const OTHER: &str = "_OTHER";
-
-/// Which end of a call is observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// This process answers the call.
-    Server,
-    /// This process makes the call.
-    Client,
-}
-
-/// Whether a status code marks the span Error: on the server only the codes
-/// that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
-/// INTERNAL, UNAVAILABLE, DATA_LOSS); on the client every code but OK.
-pub fn is_error(side: Side, code: i32) -> bool {
-    match side {
-        Side::Client => code != 0,
-        Side::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
-    }
-}
-
-/// The gRPC methods a process labels by name; every other path is
-/// [`OTHER`]. Built from encoded `FileDescriptorSet`s (the reflection sets).
-#[derive(Debug, Default)]
-pub struct KnownMethods {
-    paths: HashSet<String>,
-}
-
-impl KnownMethods {
-    /// Every method of every service in `sets`.
-    pub fn from_descriptor_sets(sets: &[&[u8]]) -> Self {
-        use prost::Message as _;
-        let mut paths = HashSet::new();
-        for set in sets {
-            let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
-                continue;
-            };
-            for file in set.file {
-                let package = file.package.unwrap_or_default();
-                for service in file.service {
-                    let service_name = match package.as_str() {
-                        "" => service.name().to_string(),
-                        p => format!("{p}.{}", service.name()),
-                    };
-                    for method in service.method {
-                        paths.insert(format!("/{service_name}/{}", method.name()));
-                    }
-                }
-            }
-        }
-        Self { paths }
-    }
-
-    /// `(rpc.service, rpc.method)` for a request path, or [`OTHER`] twice.
-    pub fn labels<'a>(&self, path: &'a str) -> (&'a str, &'a str) {
-        match split_path(path) {
-            Some(parts) if self.paths.contains(path) => parts,
-            _ => (OTHER, OTHER),
-        }
-    }
-}
-
-/// `/pkg.Service/Method` → `("pkg.Service", "Method")`.
-pub fn split_path(path: &str) -> Option<(&str, &str)> {
-    path.strip_prefix('/')?.split_once('/')
-}
 
 /// The verified caller of a call, filled in by whoever authenticates it
 /// (the gateway's key check, a service's internal-credential check) and
@@ -298,55 +239,6 @@ fn access_log(
     );
 }
 
-/// The `grpc-status` a header map carries.
-pub fn grpc_status(headers: &HeaderMap) -> Option<i32> {
-    headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The gRPC code for an HTTP status that carried none (the gRPC HTTP/2
-/// mapping).
-fn code_for_http(status: http::StatusCode) -> i32 {
-    match status.as_u16() {
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502..=504 => 14,
-        _ => 2,
-    }
-}
-
-/// The canonical name of a status code ("PERMISSION_DENIED").
-pub fn code_name(code: i32) -> &'static str {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| NAMES.get(i))
-        .copied()
-        .unwrap_or("UNKNOWN")
-}
-
 /// A response body that ends its call's observation with the stream.
 struct ObservedBody {
     inner: Body,
@@ -386,37 +278,5 @@ impl http_body::Body for ObservedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_and_client_rules_differ() {
-        for code in [0, 1, 3, 5, 6, 7, 8, 9, 10, 11, 16] {
-            assert!(!is_error(Side::Server, code), "server {code}");
-        }
-        for code in [2, 4, 12, 13, 14, 15] {
-            assert!(is_error(Side::Server, code), "server {code}");
-        }
-        assert!(!is_error(Side::Client, 0));
-        for code in 1..=16 {
-            assert!(is_error(Side::Client, code), "client {code}");
-        }
-    }
-
-    #[test]
-    fn unknown_paths_share_one_label() {
-        let known = KnownMethods::from_descriptor_sets(&[tonic_health::pb::FILE_DESCRIPTOR_SET]);
-        assert_eq!(
-            known.labels("/grpc.health.v1.Health/Check"),
-            ("grpc.health.v1.Health", "Check")
-        );
-        assert_eq!(known.labels("/grpc.health.v1.Health/Nope"), (OTHER, OTHER));
-        assert_eq!(known.labels("/x"), (OTHER, OTHER));
-        assert_eq!(code_name(7), "PERMISSION_DENIED");
-        assert_eq!(code_name(99), "UNKNOWN");
     }
 }

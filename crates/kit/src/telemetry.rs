@@ -2,7 +2,8 @@
 //!
 //! - Logs on stderr: text (colour only on a terminal) or JSON lines with
 //!   `trace_id`/`span_id` ([`logs`]); level from `RUST_LOG` (default `info`).
-//! - Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, OTLP/gRPC export in
+//! - Traces: spans from `info` up (`P06_TRACE_FILTER`, whatever `RUST_LOG`
+//!   says of logs); with `OTEL_EXPORTER_OTLP_ENDPOINT` set, OTLP/gRPC export in
 //!   batches on a background worker, so a slow or absent collector never
 //!   blocks a service; its failures are logged once per few minutes.
 //!   Sampling follows `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`.
@@ -29,6 +30,9 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 /// Environment variable naming the OTLP collector (standard OpenTelemetry).
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// Environment variable with the filter for exported spans (`RUST_LOG`
+/// syntax; default `info`), apart from the log filter.
+pub const TRACE_FILTER_ENV: &str = "P06_TRACE_FILTER";
 
 /// Keeps the pipelines alive; flushes pending spans and metrics when dropped.
 #[must_use = "dropping the guard stops telemetry export"]
@@ -126,11 +130,15 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     let traces = endpoint
         .as_ref()
         .and_then(|e| trace_provider(e, resource.clone(), export_interval, per_component));
+    // Spans follow their own filter, so quieter logs (RUST_LOG=warn) do not
+    // switch tracing off.
+    let span_filter =
+        EnvFilter::try_from_env(TRACE_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(filter())
+            .with_filter(span_filter)
     });
     let installed = tracing_subscriber::registry()
         .with(otel)

@@ -225,7 +225,8 @@ where
             method,
         )
         .with_caller(slot.clone());
-        if self.layer.access_log {
+        // Probes are not access-logged either, like they are not traced.
+        if self.layer.access_log && traced(path) {
             observer = observer.with_access_log(peer(&req));
         }
         req.extensions_mut().insert(slot);
