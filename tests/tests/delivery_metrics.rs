@@ -1,7 +1,8 @@
 //! The delivery metrics move with deliveries: a reminder delivered by
 //! webhook counts one delivery, one successful attempt and one
 //! due → delivered lag observation; one whose endpoint always fails, with
-//! a budget of one attempt, counts one failed attempt and one dead letter.
+//! a budget of one attempt, counts one failed attempt and one dead letter;
+//! the writes behind them are counted and their transactions timed.
 //! Read from this process's own `/metrics` rendering (the same text the
 //! admin listener serves). One test in its own process, so the counts are
 //! exact.
@@ -138,6 +139,15 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
     assert!(metric(&text, "p06_notifications_contacts_lookups_total", &[]) >= 2.0);
     assert!(
         metric(&text, "p06_tasks_writes_total", &[("method", "CreateTask")]) == 1.0,
+        "{text}"
+    );
+    // Write transactions are timed per pool (the task's creation, at least).
+    assert!(
+        metric(
+            &text,
+            "p06_db_transaction_wait_seconds_count",
+            &[("db_client_connection_pool_name", "tasks")]
+        ) >= 1.0,
         "{text}"
     );
     drop(guard);

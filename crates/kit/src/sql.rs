@@ -52,8 +52,10 @@ impl Pool {
     }
 
     /// Reports this pool in the `db.client.connection.count` (by `state`,
-    /// `idle` or `used`) and `db.client.connection.max` gauges, labelled
-    /// `db.client.connection.pool.name` = `name` ("tasks"), while it is open.
+    /// `idle` or `used`) and `db.client.connection.max` gauges and its write
+    /// transactions in `p06.db.transaction.wait` (the time to get a pooled
+    /// connection and begin: on SQLite, with the wait for the write lock),
+    /// labelled `db.client.connection.pool.name` = `name` ("tasks").
     pub fn observe(&self, name: &'static str) {
         pool_metrics::register(name, self.clone());
     }
@@ -140,14 +142,30 @@ pub trait WritePool {
 impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.begin_with("BEGIN IMMEDIATE").await
+        let started = std::time::Instant::now();
+        let tx = self.begin_with("BEGIN IMMEDIATE").await;
+        pool_metrics::waited(
+            pool_metrics::name_of(
+                |p| matches!(p, Pool::Sqlite(p) if std::sync::Arc::ptr_eq(&p.connect_options(), &self.connect_options())),
+            ),
+            started.elapsed(),
+        );
+        tx
     }
 }
 
 impl WritePool for PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.begin().await
+        let started = std::time::Instant::now();
+        let tx = self.begin().await;
+        pool_metrics::waited(
+            pool_metrics::name_of(
+                |p| matches!(p, Pool::Postgres(p) if std::sync::Arc::ptr_eq(&p.connect_options(), &self.connect_options())),
+            ),
+            started.elapsed(),
+        );
+        tx
     }
 }
 
@@ -278,6 +296,34 @@ mod pool_metrics {
     use std::sync::{Mutex, OnceLock};
 
     static POOLS: Mutex<Vec<(&'static str, Pool)>> = Mutex::new(Vec::new());
+
+    /// The registered name of the pool `is` picks ("" when unregistered).
+    pub(super) fn name_of(is: impl Fn(&Pool) -> bool) -> &'static str {
+        POOLS
+            .lock()
+            .ok()
+            .and_then(|pools| pools.iter().find(|(_, p)| is(p)).map(|(n, _)| *n))
+            .unwrap_or("")
+    }
+
+    /// Records how long a write transaction took to begin.
+    pub(super) fn waited(name: &'static str, took: std::time::Duration) {
+        static WAIT: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
+        WAIT.get_or_init(|| {
+            crate::rpc::meter()
+                .f64_histogram("p06.db.transaction.wait")
+                .with_unit("s")
+                .with_description("Time to get a pooled connection and begin a write transaction")
+                .with_boundaries(vec![
+                    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+                ])
+                .build()
+        })
+        .record(
+            took.as_secs_f64(),
+            &[KeyValue::new("db.client.connection.pool.name", name)],
+        );
+    }
 
     fn pools() -> Vec<(&'static str, Pool)> {
         let Ok(mut pools) = POOLS.lock() else {

@@ -136,8 +136,13 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         EnvFilter::try_from_env(TRACE_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
+        // No source location, thread or busy/idle attributes on every span:
+        // they cost each call and a trace does not need them.
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
             .with_filter(span_filter)
     });
     let installed = tracing_subscriber::registry()
