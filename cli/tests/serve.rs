@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ok, p06};
+use common::{http_get, ok, p06};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
@@ -75,11 +75,13 @@ fn services_run_as_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
     let token = "serve-test-internal-token-0123456789".to_string();
     let (lp, gp, tp) = (free_port(), free_port(), free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
     let _localities = serve(
         "localities",
         lp,
         &[
             ("P06_INTERNAL_TOKEN", token.clone()),
+            ("P06_ADMIN_LISTEN", admin.clone()),
             (
                 "P06_LOCALITIES__DATABASE_URL",
                 format!(
@@ -125,6 +127,27 @@ fn services_run_as_separate_processes() {
     let url = format!("http://127.0.0.1:{gp}");
     let unit = ok(p06(&url, &key, &["units", "get", "p15-2025"]));
     assert!(unit.contains("Tỉnh Lào Cai"), "{unit}");
+    // The service's own admin listener: its metrics under its own name,
+    // and readiness that names its database.
+    let (code, metrics) = http_get(&admin, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("target_info{") && l.contains("service_name=\"p06-localities\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("rpc_server_call_duration_seconds_count{")
+                && l.contains("rpc_method=\"GetUnit\"")
+                && l.contains("p06_component=\"localities\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    let (code, ready) = http_get(&admin, "/readyz");
+    assert_eq!((code, ready.trim()), (200, "localities database: ok"));
     let health = ok(p06(
         &url,
         &key,
