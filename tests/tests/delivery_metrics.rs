@@ -2,7 +2,8 @@
 //! webhook counts one delivery, one successful attempt and one
 //! due → delivered lag observation; one whose endpoint always fails, with
 //! a budget of one attempt, counts one failed attempt and one dead letter;
-//! the writes behind them are counted and their transactions timed.
+//! the writes behind them are counted and their transactions timed; a
+//! method no service has is labelled `_OTHER`, never by its name.
 //! Read from this process's own `/metrics` rendering (the same text the
 //! admin listener serves). One test in its own process, so the counts are
 //! exact.
@@ -141,6 +142,36 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         metric(&text, "p06_tasks_writes_total", &[("method", "CreateTask")]) == 1.0,
         "{text}"
     );
+    // A method no service has is labelled _OTHER on the gateway's client
+    // side too, so callers cannot grow the label set.
+    let mut raw = tonic::client::Grpc::new(stack.channel(Some(&stack.admin_key)).await);
+    raw.ready().await.unwrap();
+    let unknown = raw
+        .unary::<(), (), _>(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/p06.localities.v1.Localities/NoSuchMethod"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::Unimplemented);
+    let text = scrape();
+    assert!(!text.contains("NoSuchMethod"), "{text}");
+    for side in ["server", "client"] {
+        assert_eq!(
+            metric(
+                &text,
+                &format!("rpc_{side}_call_duration_seconds_count"),
+                &[
+                    ("rpc_method", "_OTHER"),
+                    ("rpc_grpc_status_code", "12"),
+                    ("p06_component", "gateway")
+                ]
+            ),
+            1.0,
+            "{side}: {text}"
+        );
+    }
     // Write transactions are timed per pool (the task's creation, at least).
     assert!(
         metric(

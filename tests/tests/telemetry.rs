@@ -165,6 +165,14 @@ async fn status_follows_the_server_and_client_rules() {
             Some("ADMIN")
         );
     }
+    assert!(
+        gateway
+            .events
+            .iter()
+            .all(|e| e.attributes.iter().all(|a| a.key != "key")),
+        "the access-log line (which names the key) is not copied into the span: {:?}",
+        gateway.events
+    );
     let secret = admin.rsplit('_').next().unwrap();
     let everything = format!("{:?}", in_trace(&receiver().spans(), &trace));
     assert!(

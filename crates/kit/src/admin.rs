@@ -2,7 +2,7 @@
 //! scrapers and probes. `GET /metrics` is the process's metrics in the
 //! Prometheus text format; `GET /livez` answers 200 while the process runs;
 //! `GET /readyz` answers 200 when every dependency the process watches is
-//! reachable and 503 otherwise, listing each.
+//! reachable and 503 otherwise (also before the first check), listing each.
 
 use crate::{Shutdown, readiness, telemetry};
 use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
@@ -43,7 +43,8 @@ async fn metrics() -> impl IntoResponse {
 
 async fn ready() -> impl IntoResponse {
     let components = readiness::components();
-    let all = components.iter().all(|(_, ready)| *ready);
+    // Nothing checked yet (the services are still starting) is not ready.
+    let all = !components.is_empty() && components.iter().all(|(_, ready)| *ready);
     let body: String = components
         .iter()
         .map(|(name, ready)| format!("{name}: {}\n", if *ready { "ok" } else { "unreachable" }))

@@ -39,7 +39,7 @@ impl Service<http::Request<Body>> for InternalChannel {
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let path = request.uri().path();
         let (service, method) = split_path(path).unwrap_or((OTHER, OTHER));
-        let span = trace_context::client_span(self.component, path);
+        let span = trace_context::client_span(self.component, service, method);
         let mut observer =
             CallObserver::new(Side::Client, self.component, span.clone(), service, method);
         let headers = request.headers_mut();
@@ -51,7 +51,7 @@ impl Service<http::Request<Body>> for InternalChannel {
                 match future.await {
                     Ok(response) => Ok(observer.observe(response)),
                     Err(error) => {
-                        observer.finish(14);
+                        observer.finish(crate::rpc::transport_code(&error));
                         Err(error)
                     }
                 }

@@ -74,12 +74,7 @@ pub async fn watch_database(
                 tracing::warn!(service = name, "database unreachable: not serving");
             }
             report(&component, ready);
-            let status = if ready {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            set_all(&reporter, &services, status).await;
+            set_all(&reporter, &services, status(ready)).await;
             last = Some(ready);
         }
         tokio::select! {
@@ -88,6 +83,15 @@ pub async fn watch_database(
         }
     }
     forget(&component);
+}
+
+/// SERVING when `ready`, else NOT_SERVING.
+pub fn status(ready: bool) -> ServingStatus {
+    if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
 }
 
 /// Sets the overall status ("") and each of `services` to `status`.

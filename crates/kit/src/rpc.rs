@@ -280,3 +280,16 @@ impl http_body::Body for ObservedBody {
         self.inner.size_hint()
     }
 }
+
+/// The code a caller sees for a transport failure: DEADLINE_EXCEEDED when
+/// the channel's own timeout fired, UNAVAILABLE otherwise.
+pub fn transport_code(error: &(dyn std::error::Error + 'static)) -> i32 {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<tower::timeout::error::Elapsed>() {
+            return 4;
+        }
+        source = e.source();
+    }
+    14
+}

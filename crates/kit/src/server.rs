@@ -53,6 +53,9 @@ pub async fn serve_internal(
     reporter
         .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
         .await;
+    // Readiness is known before the first call is accepted.
+    let ready = readiness::database_reachable(&database).await;
+    readiness::set_all(&reporter, &services, readiness::status(ready)).await;
     let watch_stop = shutdown.child();
     let watch = tokio::spawn(readiness::watch_database(
         name,

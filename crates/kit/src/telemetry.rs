@@ -30,8 +30,9 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 /// Environment variable naming the OTLP collector (standard OpenTelemetry).
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// Environment variable with the filter for exported spans (`RUST_LOG`
-/// syntax; default `info`), apart from the log filter.
+/// Environment variable with the filter for exported spans and the events
+/// they record (`RUST_LOG` syntax; default `info,p06::access=off`), apart
+/// from the log filter.
 pub const TRACE_FILTER_ENV: &str = "P06_TRACE_FILTER";
 
 /// Keeps the pipelines alive; flushes pending spans and metrics when dropped.
@@ -132,8 +133,10 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         .and_then(|e| trace_provider(e, resource.clone(), export_interval, per_component));
     // Spans follow their own filter, so quieter logs (RUST_LOG=warn) do not
     // switch tracing off.
-    let span_filter =
-        EnvFilter::try_from_env(TRACE_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The access log is for log files; its line is not copied into spans
+    // (it names the caller's key).
+    let span_filter = EnvFilter::try_from_env(TRACE_FILTER_ENV)
+        .unwrap_or_else(|_| EnvFilter::new("info,p06::access=off"));
     let otel = traces.as_ref().map(|p| {
         let tracer = p.tracer("p06");
         // No source location, thread or busy/idle attributes on every span:

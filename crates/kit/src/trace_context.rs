@@ -115,11 +115,10 @@ pub fn server_span(
     span
 }
 
-/// The CLIENT span for one outgoing call to `path` made by `component`, a
-/// child of the current span; inject it with [`inject_from`] so the callee
-/// is its child.
-pub fn client_span(component: &'static str, path: &str) -> tracing::Span {
-    let (service, method) = crate::rpc::split_path(path).unwrap_or((path, ""));
+/// The CLIENT span for one outgoing call labelled `service`/`method` made
+/// by `component`, a child of the current span; inject it with
+/// [`inject_from`] so the callee is its child.
+pub fn client_span(component: &'static str, service: &str, method: &str) -> tracing::Span {
     rpc_span("client", component, service, method)
 }
 

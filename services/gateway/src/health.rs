@@ -59,13 +59,7 @@ struct Poller {
     last_overall: Option<(bool, bool)>,
 }
 
-fn status(ok: bool) -> ServingStatus {
-    if ok {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    }
-}
+use readiness::status;
 
 impl Poller {
     async fn run(mut self, shutdown: Shutdown) {

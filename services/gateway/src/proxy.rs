@@ -67,6 +67,9 @@ pub struct Upstream {
 pub struct Proxy {
     upstreams: Vec<Upstream>,
     internal_token: Arc<str>,
+    /// Labels for the calls forwarded: a path that is no p06 method is
+    /// `_OTHER`, so callers cannot grow the label set.
+    known: Arc<rpc::KnownMethods>,
 }
 
 impl Proxy {
@@ -114,6 +117,9 @@ impl Proxy {
         Ok(Self {
             upstreams,
             internal_token: config.internal_token.as_str().into(),
+            known: Arc::new(rpc::KnownMethods::from_descriptor_sets(&[
+                p06_proto::FILE_DESCRIPTOR_SET,
+            ])),
         })
     }
 
@@ -147,8 +153,8 @@ impl Proxy {
         identity: &Identity,
     ) -> Result<Response<Body>, GatewayError> {
         let path = request.uri().path().to_string();
-        let (service, method) = rpc::split_path(&path).unwrap_or((rpc::OTHER, rpc::OTHER));
-        let span = trace_context::client_span("gateway", &path);
+        let (service, method) = self.known.labels(&path);
+        let span = trace_context::client_span("gateway", service, method);
         let caller = rpc::CallerSlot::default();
         caller.fill(identity);
         let mut observer =
@@ -166,7 +172,7 @@ impl Proxy {
         {
             Ok(response) => Ok(observer.observe(response)),
             Err(e) => {
-                observer.finish(14);
+                observer.finish(rpc::transport_code(&e));
                 Err(GatewayError::upstream(upstream.route.package, &e))
             }
         }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use store::SqlStore;
 use tokio::net::TcpListener;
+use tracing::instrument::WithSubscriber as _;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "p06.notifications.v1.Notifications";
@@ -226,7 +227,11 @@ const PENDING_EVERY: Duration = Duration::from_secs(10);
 /// Keeps the pending-deliveries gauge current until shutdown.
 async fn count_pending(engine: Arc<Engine<SqlStore>>, shutdown: Shutdown) {
     loop {
-        match store::NotificationStore::count_pending(engine.store.as_ref()).await {
+        // A poll, not a request: its store span is not traced.
+        let counted = store::NotificationStore::count_pending(engine.store.as_ref())
+            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+            .await;
+        match counted {
             Ok(n) => metrics::set_pending(n),
             Err(error) => tracing::debug!(%error, "cannot count pending deliveries"),
         }

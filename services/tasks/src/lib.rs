@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use store::{SqlStore, TaskStore};
 use tokio::net::TcpListener;
+use tracing::instrument::WithSubscriber as _;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "p06.tasks.v1.Tasks";
@@ -120,7 +121,12 @@ pub async fn serve_with_clock(
         let (store, shutdown) = (store.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
-                if let Ok(head) = store.feed_head().await {
+                // A poll, not a request: its store span is not traced.
+                let head = store
+                    .feed_head()
+                    .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                    .await;
+                if let Ok(head) = head {
                     metrics::set_head(head);
                 }
                 tokio::select! {

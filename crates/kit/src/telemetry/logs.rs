@@ -94,12 +94,12 @@ where
         event.record(&mut JsonVisitor(&mut fields));
         if let Some(span) = ctx.event_span(event) {
             fields.insert("span".into(), span.name().into());
-            let id = span.id();
-            drop(span);
-            if let Some((trace_id, span_id)) = self.ids(&id) {
-                fields.insert("trace_id".into(), trace_id.into());
-                fields.insert("span_id".into(), span_id.into());
-            }
+        }
+        // The span the event is in, whatever this layer's own filter lets it
+        // see: a WARN line inside an INFO span still names its trace.
+        if let Some((trace_id, span_id)) = self.ids_of(event) {
+            fields.insert("trace_id".into(), trace_id.into());
+            fields.insert("span_id".into(), span_id.into());
         }
         let mut line = serde_json::Value::Object(fields).to_string();
         line.push('\n');
@@ -108,9 +108,14 @@ where
 }
 
 impl JsonLines {
-    fn ids(&self, id: &tracing::span::Id) -> Option<(String, String)> {
+    fn ids_of(&self, event: &Event<'_>) -> Option<(String, String)> {
         let dispatch = self.dispatch.get()?.upgrade()?;
-        let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+        let id = if event.is_contextual() {
+            dispatch.current_span().id()?.clone()
+        } else {
+            event.parent()?.clone()
+        };
+        let cx = tracing_opentelemetry::get_otel_context(&id, &dispatch)?;
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid()

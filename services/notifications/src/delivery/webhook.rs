@@ -160,15 +160,16 @@ impl WebhookSender {
     }
 }
 
-/// `url` as spans may show it: no user, password, query or fragment (any
-/// of which may carry a secret).
+/// `url` as spans may show it: scheme, host and port only. The user,
+/// password, query and even the path (many hooks carry their token there)
+/// may hold a secret.
 fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
+    let origin = url.origin().ascii_serialization();
+    if url.path() == "/" && url.query().is_none() {
+        format!("{origin}/")
+    } else {
+        format!("{origin}/REDACTED")
+    }
 }
 
 /// Checks that `url` may receive webhooks: an `http` or `https` URL with a
