@@ -4,11 +4,7 @@
 //! Each call is observed to the end of its response stream (span status,
 //! `rpc.client.call.duration`), see [`crate::rpc`].
 
-use crate::{
-    identity::INTERNAL_TOKEN_HEADER,
-    rpc::{CallObserver, OTHER, Side, split_path},
-    trace_context,
-};
+use crate::{identity::INTERNAL_TOKEN_HEADER, rpc::ClientCall};
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use std::task::{Context, Poll};
@@ -17,7 +13,6 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 use tower::Service;
-use tracing::Instrument;
 
 /// A channel to another service.
 #[derive(Clone, Debug)]
@@ -37,27 +32,11 @@ impl Service<http::Request<Body>> for InternalChannel {
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        let path = request.uri().path();
-        let (service, method) = split_path(path).unwrap_or((OTHER, OTHER));
-        let span = trace_context::client_span(self.component, service, method);
-        let mut observer =
-            CallObserver::new(Side::Client, self.component, span.clone(), service, method);
-        let headers = request.headers_mut();
-        trace_context::inject_from(&span, headers);
-        headers.insert(INTERNAL_TOKEN_HEADER, self.token.clone());
-        let future = self.channel.call(request);
-        Box::pin(
-            async move {
-                match future.await {
-                    Ok(response) => Ok(observer.observe(response)),
-                    Err(error) => {
-                        observer.finish(crate::rpc::transport_code(&error));
-                        Err(error)
-                    }
-                }
-            }
-            .instrument(span),
-        )
+        let call = ClientCall::start(self.component, &mut request, None);
+        request
+            .headers_mut()
+            .insert(INTERNAL_TOKEN_HEADER, self.token.clone());
+        Box::pin(call.run(self.channel.call(request)))
     }
 }
 

@@ -21,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tonic::body::Body;
+use tracing::Instrument as _;
 
 mod codes;
 mod labels;
@@ -216,6 +217,59 @@ impl Drop for CallObserver {
     }
 }
 
+/// One outgoing call observed: its CLIENT span, whose trace context the
+/// request carries so the callee is its child, and its end.
+pub struct ClientCall {
+    span: tracing::Span,
+    observer: CallObserver,
+}
+
+impl ClientCall {
+    /// Starts the call `component` makes with `request`, labelled by
+    /// `known` methods (`_OTHER` outside them) or, for calls of p06's own
+    /// code, by its path; writes the span's trace context into the request.
+    pub fn start(
+        component: &'static str,
+        request: &mut http::Request<Body>,
+        known: Option<&KnownMethods>,
+    ) -> Self {
+        let path = request.uri().path();
+        let (service, method) = match known {
+            Some(known) => known.labels(path),
+            None => split_path(path).unwrap_or((OTHER, OTHER)),
+        };
+        let span = crate::trace_context::client_span(component, service, method);
+        let observer = CallObserver::new(Side::Client, component, span.clone(), service, method);
+        crate::trace_context::inject_from(&span, request.headers_mut());
+        Self { span, observer }
+    }
+
+    /// Names the caller the call is made for on its span.
+    pub fn with_caller(mut self, slot: CallerSlot) -> Self {
+        self.observer = self.observer.with_caller(slot);
+        self
+    }
+
+    /// Awaits the response inside the span; the call ends with the
+    /// response's stream, or at once with a transport failure's code.
+    pub async fn run<E>(
+        self,
+        response: impl std::future::Future<Output = Result<http::Response<Body>, E>>,
+    ) -> Result<http::Response<Body>, E>
+    where
+        E: std::error::Error + 'static,
+    {
+        let Self { span, mut observer } = self;
+        match response.instrument(span).await {
+            Ok(response) => Ok(observer.observe(response)),
+            Err(error) => {
+                observer.finish(transport_code(&error));
+                Err(error)
+            }
+        }
+    }
+}
+
 fn access_log(
     service: &str,
     method: &str,
@@ -283,7 +337,7 @@ impl http_body::Body for ObservedBody {
 
 /// The code a caller sees for a transport failure: DEADLINE_EXCEEDED when
 /// the channel's own timeout fired, UNAVAILABLE otherwise.
-pub fn transport_code(error: &(dyn std::error::Error + 'static)) -> i32 {
+fn transport_code(error: &(dyn std::error::Error + 'static)) -> i32 {
     let mut source = Some(error);
     while let Some(e) = source {
         if e.is::<tower::timeout::error::Elapsed>() {

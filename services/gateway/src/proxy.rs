@@ -7,14 +7,13 @@
 
 use crate::{Config, error::GatewayError};
 use http::{HeaderMap, Request, Response, Uri};
-use p06_kit::{Identity, identity::set_mesh_headers, rpc, trace_context};
+use p06_kit::{Identity, identity::set_mesh_headers, rpc};
 use std::{sync::Arc, time::Duration};
 use tonic::{
     body::Body,
     transport::{Channel, Endpoint},
 };
 use tower::ServiceExt;
-use tracing::Instrument;
 
 /// A service behind the gateway.
 #[derive(Debug)]
@@ -152,39 +151,24 @@ impl Proxy {
         mut request: Request<Body>,
         identity: &Identity,
     ) -> Result<Response<Body>, GatewayError> {
-        let path = request.uri().path().to_string();
-        let (service, method) = self.known.labels(&path);
-        let span = trace_context::client_span("gateway", service, method);
+        prepare_headers(request.headers_mut(), &self.internal_token, identity);
         let caller = rpc::CallerSlot::default();
         caller.fill(identity);
-        let mut observer =
-            rpc::CallObserver::new(rpc::Side::Client, "gateway", span.clone(), service, method)
-                .with_caller(caller);
-        prepare_headers(request.headers_mut(), &self.internal_token, identity);
-        trace_context::inject_from(&span, request.headers_mut());
+        let call =
+            rpc::ClientCall::start("gateway", &mut request, Some(&self.known)).with_caller(caller);
         *request.uri_mut() = upstream_uri(&upstream.origin, request.uri())?;
-        match upstream
-            .channel
-            .clone()
-            .oneshot(request)
-            .instrument(span)
+        call.run(upstream.channel.clone().oneshot(request))
             .await
-        {
-            Ok(response) => Ok(observer.observe(response)),
-            Err(e) => {
-                observer.finish(rpc::transport_code(&e));
-                Err(GatewayError::upstream(upstream.route.package, &e))
-            }
-        }
+            .map_err(|e| GatewayError::upstream(upstream.route.package, &e))
     }
 }
 
-/// Replaces caller credentials and mesh headers with the gateway's own, and
-/// adds the current trace context.
+/// Replaces caller credentials and mesh headers with the gateway's own (the
+/// trace context is the forwarded call's CLIENT span's, see
+/// [`rpc::ClientCall`]).
 pub fn prepare_headers(headers: &mut HeaderMap, internal_token: &str, identity: &Identity) {
     headers.remove(http::header::AUTHORIZATION);
     set_mesh_headers(headers, internal_token, Some(identity));
-    trace_context::inject(headers);
 }
 
 /// `uri`'s path and query on the upstream's origin.
