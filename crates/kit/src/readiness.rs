@@ -54,35 +54,64 @@ pub async fn database_reachable(pool: &Pool) -> bool {
         .unwrap_or(false)
 }
 
-/// Checks `pool` every [`CHECK_INTERVAL`] until `shutdown`, reporting
-/// `services` (and the overall "") SERVING or NOT_SERVING on each change.
-pub async fn watch_database(
+/// A service's database, checked every [`CHECK_INTERVAL`]: `services` (and
+/// the overall "") are reported SERVING or NOT_SERVING on each change.
+pub struct DatabaseWatch {
     name: &'static str,
+    component: String,
     pool: Pool,
     reporter: HealthReporter,
     services: Vec<String>,
-    shutdown: Shutdown,
-) {
-    let component = format!("{name} database");
-    let mut last = None;
-    loop {
-        let ready = database_reachable(&pool).await;
-        if last != Some(ready) {
-            if ready {
-                tracing::info!(service = name, "database reachable: serving");
-            } else {
-                tracing::warn!(service = name, "database unreachable: not serving");
-            }
-            report(&component, ready);
-            set_all(&reporter, &services, status(ready)).await;
-            last = Some(ready);
-        }
-        tokio::select! {
-            () = shutdown.wait() => break,
-            () = tokio::time::sleep(CHECK_INTERVAL) => {}
-        }
+    last: Option<bool>,
+}
+
+impl DatabaseWatch {
+    /// Checks once, so readiness is known before the first call is
+    /// accepted; [`DatabaseWatch::run`] goes on from there.
+    pub async fn start(
+        name: &'static str,
+        pool: Pool,
+        reporter: HealthReporter,
+        services: Vec<String>,
+    ) -> Self {
+        let mut watch = Self {
+            name,
+            component: format!("{name} database"),
+            pool,
+            reporter,
+            services,
+            last: None,
+        };
+        watch.check().await;
+        watch
     }
-    forget(&component);
+
+    /// Keeps checking until `shutdown`.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                () = tokio::time::sleep(CHECK_INTERVAL) => {}
+            }
+            self.check().await;
+        }
+        forget(&self.component);
+    }
+
+    async fn check(&mut self) {
+        let ready = database_reachable(&self.pool).await;
+        if self.last == Some(ready) {
+            return;
+        }
+        if ready {
+            tracing::info!(service = self.name, "database reachable: serving");
+        } else {
+            tracing::warn!(service = self.name, "database unreachable: not serving");
+        }
+        report(&self.component, ready);
+        set_all(&self.reporter, &self.services, status(ready)).await;
+        self.last = Some(ready);
+    }
 }
 
 /// SERVING when `ready`, else NOT_SERVING.

@@ -54,16 +54,10 @@ pub async fn serve_internal(
         .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
         .await;
     // Readiness is known before the first call is accepted.
-    let ready = readiness::database_reachable(&database).await;
-    readiness::set_all(&reporter, &services, readiness::status(ready)).await;
+    let watch =
+        readiness::DatabaseWatch::start(name, database, reporter.clone(), services.clone()).await;
     let watch_stop = shutdown.child();
-    let watch = tokio::spawn(readiness::watch_database(
-        name,
-        database,
-        reporter.clone(),
-        services.clone(),
-        watch_stop.clone(),
-    ));
+    let watch = tokio::spawn(watch.run(watch_stop.clone()));
     let routes = routes.add_service(health);
     let addr = listener.local_addr().ok();
     tracing::info!(service = name, addr = ?addr, "serving");
