@@ -142,31 +142,22 @@ pub trait WritePool {
 impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        let started = std::time::Instant::now();
-        let tx = self.begin_with("BEGIN IMMEDIATE").await;
-        pool_metrics::waited(
-            pool_metrics::name_of(
-                |p| matches!(p, Pool::Sqlite(p) if std::sync::Arc::ptr_eq(&p.connect_options(), &self.connect_options())),
-            ),
-            started.elapsed(),
-        );
-        tx
+        let this = |p: &Pool| matches!(p, Pool::Sqlite(p) if same_options(p, self));
+        pool_metrics::timed(this, self.begin_with("BEGIN IMMEDIATE")).await
     }
 }
 
 impl WritePool for PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let started = std::time::Instant::now();
-        let tx = self.begin().await;
-        pool_metrics::waited(
-            pool_metrics::name_of(
-                |p| matches!(p, Pool::Postgres(p) if std::sync::Arc::ptr_eq(&p.connect_options(), &self.connect_options())),
-            ),
-            started.elapsed(),
-        );
-        tx
+        let this = |p: &Pool| matches!(p, Pool::Postgres(p) if same_options(p, self));
+        pool_metrics::timed(this, self.begin()).await
     }
+}
+
+/// Whether two handles are the same pool (they share its options).
+fn same_options<DB: sqlx::Database>(a: &sqlx::Pool<DB>, b: &sqlx::Pool<DB>) -> bool {
+    std::sync::Arc::ptr_eq(&a.connect_options(), &b.connect_options())
 }
 
 /// `$from, $from+1, …` for `n` values.
@@ -298,7 +289,7 @@ mod pool_metrics {
     static POOLS: Mutex<Vec<(&'static str, Pool)>> = Mutex::new(Vec::new());
 
     /// The registered name of the pool `is` picks ("" when unregistered).
-    pub(super) fn name_of(is: impl Fn(&Pool) -> bool) -> &'static str {
+    fn name_of(is: impl Fn(&Pool) -> bool) -> &'static str {
         POOLS
             .lock()
             .ok()
@@ -306,8 +297,20 @@ mod pool_metrics {
             .unwrap_or("")
     }
 
+    /// Awaits `begin` and records how long it took under the name of the
+    /// registered pool `is` picks.
+    pub(super) async fn timed<T>(
+        is: impl Fn(&Pool) -> bool,
+        begin: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let began = begin.await;
+        waited(name_of(is), started.elapsed());
+        began
+    }
+
     /// Records how long a write transaction took to begin.
-    pub(super) fn waited(name: &'static str, took: std::time::Duration) {
+    fn waited(name: &'static str, took: std::time::Duration) {
         static WAIT: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
         WAIT.get_or_init(|| {
             crate::rpc::meter()

@@ -210,7 +210,8 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let path = req.uri().path();
         let (service, method) = self.layer.known.labels(path);
-        let span = if traced(path) {
+        let traced = traced(path);
+        let span = if traced {
             server_span(req.headers(), self.layer.component, service, method)
         } else {
             tracing::Span::none()
@@ -225,7 +226,7 @@ where
         )
         .with_caller(slot.clone());
         // Probes are not access-logged either, like they are not traced.
-        if self.layer.access_log && traced(path) {
+        if self.layer.access_log && traced {
             observer = observer.with_access_log(peer(&req));
         }
         req.extensions_mut().insert(slot);
