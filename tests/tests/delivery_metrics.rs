@@ -82,7 +82,10 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         let text = scrape();
         let dead = metric(&text, "p06_notifications_dead_letters_total", &[]);
         let lag = metric(&text, "p06_notifications_delivery_lag_seconds_count", &[]);
-        if dead >= 1.0 && lag >= 1.0 {
+        // The feed head is read every few seconds; the cursor as it moves.
+        let head = metric(&text, "p06_tasks_feed_head", &[]);
+        let cursor = metric(&text, "p06_notifications_feed_cursor", &[]);
+        if dead >= 1.0 && lag >= 1.0 && head >= 2.0 && cursor >= 2.0 {
             break text;
         }
         assert!(
@@ -91,6 +94,10 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // Two assignments, two changes: the feed's head and the cursor that
+    // followed it (feed lag 0).
+    assert_eq!(metric(&text, "p06_tasks_feed_head", &[]), 2.0);
+    assert_eq!(metric(&text, "p06_notifications_feed_cursor", &[]), 2.0);
     let webhook = ("channel", "WEBHOOK");
     assert_eq!(
         metric(

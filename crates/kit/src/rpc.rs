@@ -67,6 +67,22 @@ pub fn meter() -> Meter {
     opentelemetry::global::meter("p06")
 }
 
+/// Reports `value` as the gauge `name`: services keep such a figure (a
+/// feed position, a queue length) in an atomic and the gauge reads it at
+/// each collection.
+pub fn atomic_gauge(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    value: &'static std::sync::atomic::AtomicI64,
+) {
+    meter
+        .i64_observable_gauge(name)
+        .with_description(description)
+        .with_callback(move |g| g.observe(value.load(std::sync::atomic::Ordering::Relaxed), &[]))
+        .build();
+}
+
 fn instruments() -> &'static Instruments {
     static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
     INSTRUMENTS.get_or_init(|| {

@@ -117,7 +117,6 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     } = options;
     let service = service.as_str();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
         logs::JsonLines::default().boxed()
     } else {
@@ -132,9 +131,8 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         .as_ref()
         .and_then(|e| trace_provider(e, resource.clone(), export_interval, per_component));
     // Spans follow their own filter, so quieter logs (RUST_LOG=warn) do not
-    // switch tracing off.
-    // The access log is for log files; its line is not copied into spans
-    // (it names the caller's key).
+    // switch tracing off; the access log is for log files, and its line is
+    // not copied into spans (it names the caller's key).
     let span_filter = EnvFilter::try_from_env(TRACE_FILTER_ENV)
         .unwrap_or_else(|_| EnvFilter::new("info,p06::access=off"));
     let otel = traces.as_ref().map(|p| {
@@ -150,10 +148,9 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     });
     let installed = tracing_subscriber::registry()
         .with(otel)
-        .with(
-            fmt.with_filter(logs::SdkRateLimit::default())
-                .with_filter(filter()),
-        )
+        .with(fmt.with_filter(logs::SdkRateLimit::default()).with_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        ))
         .try_init()
         .is_ok();
     if !installed {

@@ -43,16 +43,18 @@ pub fn get() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(|| {
         let meter = p06_kit::rpc::meter();
-        meter
-            .i64_observable_gauge("p06.notifications.deliveries.pending")
-            .with_description("Deliveries waiting to be sent or retried")
-            .with_callback(|g| g.observe(PENDING.load(Ordering::Relaxed), &[]))
-            .build();
-        meter
-            .i64_observable_gauge("p06.notifications.feed.cursor")
-            .with_description("Last tasks feed sequence applied to the schedule")
-            .with_callback(|g| g.observe(CURSOR.load(Ordering::Relaxed), &[]))
-            .build();
+        p06_kit::rpc::atomic_gauge(
+            &meter,
+            "p06.notifications.deliveries.pending",
+            "Deliveries waiting to be sent or retried",
+            &PENDING,
+        );
+        p06_kit::rpc::atomic_gauge(
+            &meter,
+            "p06.notifications.feed.cursor",
+            "Last tasks feed sequence applied to the schedule",
+            &CURSOR,
+        );
         Metrics {
             reminders: meter
                 .u64_counter("p06.notifications.reminders")

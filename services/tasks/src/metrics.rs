@@ -14,11 +14,12 @@ fn writes() -> &'static Counter<u64> {
     static WRITES: OnceLock<Counter<u64>> = OnceLock::new();
     WRITES.get_or_init(|| {
         let meter = p06_kit::rpc::meter();
-        meter
-            .i64_observable_gauge("p06.tasks.feed.head")
-            .with_description("Sequence of the newest change in the feed")
-            .with_callback(|g| g.observe(HEAD.load(Ordering::Relaxed), &[]))
-            .build();
+        p06_kit::rpc::atomic_gauge(
+            &meter,
+            "p06.tasks.feed.head",
+            "Sequence of the newest change in the feed",
+            &HEAD,
+        );
         meter
             .u64_counter("p06.tasks.writes")
             .with_description("Changes made, by the method that made them")
