@@ -373,3 +373,48 @@ fn prometheus_scrapes_the_admin_port() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn refusals_are_counted_and_the_access_log_can_be_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("p06.log");
+    let stack = up_logging(
+        &dir.path().join("data"),
+        &[
+            ("P06_GATEWAY__RATE_LIMIT_PER_SECOND", "1"),
+            ("P06_GATEWAY__RATE_LIMIT_BURST", "1"),
+            ("P06_GATEWAY__ACCESS_LOG", "false"),
+        ],
+        &["--admin-listen", "127.0.0.1:0"],
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
+    let admin = admin_addr(&stack);
+    let key = stack.key.clone().unwrap();
+    // One call a second with a burst of one: the second of two quick calls
+    // is refused.
+    ok(p06(&stack.gateway, &key, &["units", "get", "p01"]));
+    let refused = p06(&stack.gateway, &key, &["units", "get", "p01"]);
+    assert!(!refused.status.success());
+    let samples = scrape(&admin);
+    assert_eq!(value(&samples, "p06_gateway_rate_limited_total", &[]), 1.0);
+    assert_eq!(value(&samples, "p06_gateway_shed_total", &[]), 0.0);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "p06_gateway_in_flight" && s.value == 0.0),
+        "nothing in flight once the calls are done"
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "p06_notifications_deliveries_pending" && s.value == 0.0),
+        "the pending-deliveries gauge is reported"
+    );
+    assert!(stack.stop());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" rpc ") && l.contains("method=")),
+        "no access lines when switched off:\n{log}"
+    );
+}
