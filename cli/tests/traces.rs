@@ -57,17 +57,26 @@ fn kind(span: &Span) -> i32 {
     span.kind
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_request_is_one_trace_across_services() {
-    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Starts an OTLP receiver on a free port: its endpoint and what it gets.
+fn receiver() -> (String, mpsc::UnboundedReceiver<Named>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, mut spans) = mpsc::unbounded_channel();
+    let (tx, spans) = mpsc::unbounded_channel();
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Receiver(tx)))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+                tokio::net::TcpListener::from_std(listener).unwrap(),
+            )),
     );
+    (endpoint, spans)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_is_one_trace_across_services() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    let (endpoint, mut spans) = receiver();
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("p06.log");
     let env: Vec<(String, String)> = [
@@ -155,6 +164,58 @@ async fn one_request_is_one_trace_across_services() {
     assert!(access["duration_ms"].is_number());
     assert!(!access["peer"].as_str().unwrap().is_empty());
     assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+}
+
+/// `OTEL_SERVICE_NAME` names the process (its services keep their suffix
+/// under `p06 up`), and `P06_TRACE_HEALTH=true` traces health checks too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_name_and_health_tracing_follow_their_settings() {
+    let (endpoint, mut spans) = receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_SERVICE_NAME", "acme"),
+        ("P06_TRACE_HEALTH", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let stack = tokio::task::spawn_blocking({
+        let path = dir.path().to_path_buf();
+        move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            up_logging(&path, &env, &[], std::process::Stdio::null())
+        }
+    })
+    .await
+    .unwrap();
+    let gateway = stack.gateway.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        ok(p06(&gateway, "", &["health", "--address", &gateway]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.trim(), "SERVING");
+    // The gateway's span of that check (the upstreams' spans of the
+    // gateway's own polls are traced too now, under their names).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (service, span) = tokio::time::timeout_at(deadline, spans.recv())
+            .await
+            .expect("the health check's span exported in time")
+            .unwrap();
+        assert!(service.starts_with("acme-"), "{service}");
+        if span.name == "grpc.health.v1.Health/Check" && service == "acme-gateway" {
+            break;
+        }
+    }
+    assert!(
+        tokio::task::spawn_blocking(move || stack.stop())
+            .await
+            .unwrap()
+    );
 }
 
 #[test]
