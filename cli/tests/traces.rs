@@ -167,7 +167,8 @@ async fn one_request_is_one_trace_across_services() {
 }
 
 /// `OTEL_SERVICE_NAME` names the process (its services keep their suffix
-/// under `p06 up`), and `P06_TRACE_HEALTH=true` traces health checks too.
+/// under `p06 up`), `P06_TRACE_HEALTH=true` traces health checks too, and
+/// quiet logs (`RUST_LOG=warn`) leave the exported spans alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_name_and_health_tracing_follow_their_settings() {
     let (endpoint, mut spans) = receiver();
@@ -177,6 +178,7 @@ async fn the_service_name_and_health_tracing_follow_their_settings() {
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_SERVICE_NAME", "acme"),
         ("P06_TRACE_HEALTH", "true"),
+        ("RUST_LOG", "warn"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
