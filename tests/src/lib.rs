@@ -6,6 +6,7 @@
 
 pub mod otlp;
 pub mod replica;
+pub mod smoke;
 pub mod smtp;
 pub mod webhook;
 

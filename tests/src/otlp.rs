@@ -32,7 +32,10 @@ pub struct Received {
 
 #[derive(Default)]
 struct Seen {
+    /// How many of the latest spans to keep (all are counted).
+    keep: usize,
     spans: Mutex<Vec<Received>>,
+    per_service: Mutex<std::collections::BTreeMap<String, u64>>,
     metrics: Mutex<Vec<String>>,
     changed: tokio::sync::Notify,
 }
@@ -70,8 +73,15 @@ impl TraceService for Traces {
                 }
             }
         }
+        if let Ok(mut counts) = self.0.per_service.lock() {
+            for r in &received {
+                *counts.entry(r.service.clone()).or_default() += 1;
+            }
+        }
         if let Ok(mut spans) = self.0.spans.lock() {
             spans.extend(received);
+            let over = spans.len().saturating_sub(self.0.keep);
+            spans.drain(..over);
         }
         self.0.changed.notify_waiters();
         Ok(tonic::Response::new(ExportTraceServiceResponse {
@@ -114,10 +124,29 @@ impl OtlpReceiver {
     /// the receiver's runtime (where an exporter's channel can live for the
     /// whole process).
     pub fn start_with(setup: impl FnOnce(&str) + Send + 'static) -> OtlpReceiver {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Seen::default());
+        Self::start_on(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            usize::MAX,
+            setup,
+        )
+        .expect("bind receiver")
+    }
+
+    /// [`OtlpReceiver::start_with`] on `addr`, keeping the latest `keep`
+    /// spans (and counting all): the compose smoke run's stand-in collector
+    /// listens on all interfaces and runs in bounded memory.
+    pub fn start_on(
+        addr: std::net::SocketAddr,
+        keep: usize,
+        setup: impl FnOnce(&str) + Send + 'static,
+    ) -> std::io::Result<OtlpReceiver> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let seen = Arc::new(Seen {
+            keep,
+            ..Seen::default()
+        });
         let (traces, metrics) = (Traces(seen.clone()), Metrics(seen.clone()));
         let at = endpoint.clone();
         std::thread::spawn(move || {
@@ -135,7 +164,7 @@ impl OtlpReceiver {
                     .await;
             });
         });
-        OtlpReceiver { endpoint, seen }
+        Ok(OtlpReceiver { endpoint, seen })
     }
 
     /// Every span received so far.
@@ -144,6 +173,15 @@ impl OtlpReceiver {
             .spans
             .lock()
             .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many spans each `service.name` has exported so far.
+    pub fn spans_by_service(&self) -> std::collections::BTreeMap<String, u64> {
+        self.seen
+            .per_service
+            .lock()
+            .map(|c| c.clone())
             .unwrap_or_default()
     }
 

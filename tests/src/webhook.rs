@@ -69,10 +69,19 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Binds `127.0.0.1:0` and starts serving with `behaviour`.
     pub async fn start(behaviour: Behaviour) -> WebhookReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), behaviour)
             .await
-            .expect("bind the webhook receiver");
-        let addr = listener.local_addr().expect("receiver address");
+            .expect("bind the webhook receiver")
+    }
+
+    /// Binds `addr` and starts serving with `behaviour` (the compose smoke
+    /// run's receiver container listens on all interfaces).
+    pub async fn start_on(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+    ) -> std::io::Result<WebhookReceiver> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let control = Arc::new(Control::default());
         control.set(behaviour);
         let (sink, requests) = mpsc::unbounded_channel();
@@ -81,12 +90,12 @@ impl WebhookReceiver {
             sink,
         });
         let server = tokio::spawn(accept_loop(listener, context));
-        WebhookReceiver {
+        Ok(WebhookReceiver {
             requests,
             addr,
             control,
             server,
-        }
+        })
     }
 
     /// The endpoint URL (`http://127.0.0.1:<port>/webhook`).

@@ -29,10 +29,68 @@ where
         .map_err(Box::new)
 }
 
+/// Deserializes a list setting from a sequence (TOML `["a", "b"]`, or
+/// `P06_…=[a,b]`) or from one comma-separated string (`P06_…=a,b`); blanks
+/// around items and empty items are dropped, so an empty variable, as
+/// compose passes an unset one, is the empty list. Use with
+/// `#[serde(deserialize_with = "p06_kit::config::list")]`.
+pub fn list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match <Given as serde::Deserialize>::deserialize(deserializer)? {
+        Given::Many(items) => items,
+        Given::One(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Hosts {
+        #[serde(deserialize_with = "list")]
+        hosts: Vec<String>,
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn lists_from_sequences_commas_or_nothing() {
+        figment::Jail::expect_with(|jail| -> figment::error::Result<()> {
+            for (given, expected) in [
+                ("", vec![]),
+                ("a.gov.vn", vec!["a.gov.vn"]),
+                ("a.gov.vn, *.gov.vn ,", vec!["a.gov.vn", "*.gov.vn"]),
+                ("[a.gov.vn,\"*.gov.vn\"]", vec!["a.gov.vn", "*.gov.vn"]),
+            ] {
+                jail.set_env("P06_HOSTS", given);
+                let loaded: Hosts = load(None).map_err(|e| *e)?;
+                assert_eq!(loaded.hosts, expected, "P06_HOSTS={given:?}");
+            }
+            jail.create_file("p06.toml", "hosts = [\"b.gov.vn\"]\n")?;
+            jail.set_env("P06_HOSTS", "[]");
+            let from_file: Hosts = load(Some(Path::new("p06.toml"))).map_err(|e| *e)?;
+            assert!(
+                from_file.hosts.is_empty(),
+                "the variable wins: {from_file:?}"
+            );
+            Ok(())
+        });
+    }
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     #[serde(default)]

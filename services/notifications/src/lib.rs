@@ -58,7 +58,9 @@ pub struct Config {
     pub office_end: String,
     /// Webhook request timeout (ms).
     pub webhook_timeout_ms: u64,
-    /// Webhook hosts allowed (exact or `*.suffix`); empty allows any.
+    /// Webhook hosts allowed (exact or `*.suffix`); empty allows any. In
+    /// the environment a comma-separated list (`a.gov.vn,*.gov.vn`).
+    #[serde(deserialize_with = "p06_kit::config::list")]
     pub webhook_allowed_hosts: Vec<String>,
     /// Attempts before a delivery goes to dead letter.
     pub max_attempts: u32,
