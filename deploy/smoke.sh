@@ -200,7 +200,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 }
 reports='sum by (service, rpc_method) (rpc_server_call_duration_seconds_count{rpc_method="ReportProgress"})'
 for _ in $(seq 1 30); do
-    [ -n "$(query "$reports")" ] && [ "$(query 'count(up{job="p06",service="notifications"} == 1)' | awk '{print $2}')" = 3 ] && break
+    [ -n "$(query "$reports")" ] && [ "$(query 'count(up{job="p06",service="notifications"} == 1)' | awk '{print $NF}')" = 3 ] && break
     sleep 2
 done
 echo "ReportProgress calls served, per service (gateway and tasks):"
@@ -208,7 +208,7 @@ query "$reports"
 [ "$(query "$reports" | wc -l)" -ge 2 ] || fail "Prometheus has not scraped ReportProgress from both the gateway and tasks"
 echo "scrape targets up, per service:"
 query 'count by (service) (up{job="p06"} == 1)'
-[ "$(query 'count(up{job="p06",service="notifications"} == 1)' | awk '{print $2}')" = 3 ] ||
+[ "$(query 'count(up{job="p06",service="notifications"} == 1)' | awk '{print $NF}')" = 3 ] ||
     fail "Prometheus does not scrape all 3 notifications replicas"
 echo "webhook deliveries by outcome:"
 query 'sum by (channel, outcome) (p06_notifications_deliveries_total)'

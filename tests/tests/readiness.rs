@@ -11,12 +11,14 @@
 
 use p06::stack::Databases;
 use p06_proto::localities::v1::GetUnitRequest;
+use p06_proto::localities::v1::{Contacts, UpdateContactsRequest, WebhookEndpoint};
 use p06_tests::TestStack;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinSet};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use tonic_types::StatusExt as _;
 
 /// A TCP forwarder to PostgreSQL that can be shut (every connection cut,
 /// nothing accepted) and opened again on the same port.
@@ -138,6 +140,33 @@ async fn readiness_follows_the_database() {
         status(&mut gateway, "").await,
         ServingStatus::Serving as i32,
         "the gateway is ready while other upstreams answer"
+    );
+    // A call that needs the database meanwhile is UNAVAILABLE, with its
+    // reason, so a client knows to retry: not INTERNAL.
+    let down = stack
+        .localities(&stack.admin_key)
+        .await
+        .update_contacts(UpdateContactsRequest {
+            contacts: Some(Contacts {
+                name: "units/p01/contacts".into(),
+                webhook: Some(WebhookEndpoint {
+                    url: "https://hanoi.gov.vn/p06".into(),
+                    enabled: true,
+                    secrets: Vec::new(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(down.code(), tonic::Code::Unavailable, "{down:?}");
+    assert_eq!(
+        down.get_error_details()
+            .error_info()
+            .map(|i| i.reason.as_str()),
+        Some("DATABASE_UNAVAILABLE"),
+        "{down:?}"
     );
 
     gate.open().await;

@@ -431,6 +431,18 @@ async fn a_report_is_one_trace_and_the_reminder_it_causes_links_back() {
     );
     assert!(unset_or_ok(&delivery));
 
+    // The background loops (scheduler, dispatcher, gauges) polled every
+    // tick meanwhile; none of their polls became a trace of its own: every
+    // exported database span has a parent.
+    let roots: Vec<String> = receiver()
+        .spans()
+        .iter()
+        .filter(|r| string(&r.span.attributes, "db.system.name").is_some())
+        .filter(|r| r.span.parent_span_id.is_empty())
+        .map(|r| format!("{} {}", r.service, r.span.name))
+        .collect();
+    assert!(roots.is_empty(), "root database spans exported: {roots:?}");
+
     // The metrics went to the collector too.
     for name in [
         "rpc.server.call.duration",

@@ -36,6 +36,21 @@ pub fn with_reason(
     )
 }
 
+/// UNAVAILABLE for a database that cannot answer now
+/// ([`crate::sql::is_transient`]): the client may retry the same request.
+/// Logged at WARN; the detail stays in the log.
+pub fn storage_unavailable(service: &str, detail: &str) -> Status {
+    tracing::warn!(service, error = %detail, "database unavailable");
+    with_reason(
+        Code::Unavailable,
+        "DATABASE_UNAVAILABLE",
+        format!(
+            "the {service} database cannot answer now; nothing was changed, retry with the same request_id"
+        ),
+        &[("service", service)],
+    )
+}
+
 /// FAILED_PRECONDITION naming the field whose value breaks the precondition.
 pub fn failed_precondition(field: &str, reason: &str, message: impl Into<String>) -> Status {
     let message = message.into();

@@ -173,6 +173,33 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Whether an error means the database cannot answer for now (the
+/// connection dropped, the pool timed out, the server is shutting down or
+/// starting up or has no connection slot free, SQLite is busy or locked), so
+/// the same request may succeed when retried: UNAVAILABLE, not INTERNAL.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+            } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6),
+                // also as the low byte of an extended code.
+                let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                matches!(code & 0xff, 5 | 6)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")

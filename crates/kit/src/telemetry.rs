@@ -19,6 +19,7 @@ pub mod components;
 pub mod logs;
 pub mod metrics;
 pub mod prometheus;
+pub mod sampling;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{
@@ -205,6 +206,7 @@ fn trace_provider(
     Some(
         SdkTracerProvider::builder()
             .with_span_processor(processor)
+            .with_sampler(sampling::NoRootDatabaseSpans::from_env())
             .with_resource(resource)
             .build(),
     )

@@ -146,6 +146,9 @@ impl From<GatewayError> for Status {
                     &[("service", service)],
                 )
             }
+            GatewayError::Storage(e) if p06_kit::sql::is_transient(&e) => {
+                p06_kit::errors::storage_unavailable("gateway", &message)
+            }
             GatewayError::Storage(_)
             | GatewayError::Database(_)
             | GatewayError::Migrate(_)

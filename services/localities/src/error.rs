@@ -29,6 +29,9 @@ pub enum LocalitiesError {
     /// The store failed.
     #[error("storage: {0}")]
     Internal(String),
+    /// The database cannot answer now (retryable).
+    #[error("database unavailable: {0}")]
+    StorageUnavailable(String),
 }
 
 impl LocalitiesError {
@@ -72,6 +75,9 @@ impl From<StoreError> for LocalitiesError {
             StoreError::Precondition(field, reason, message) => {
                 Self::FailedPrecondition(field.into(), reason, message)
             }
+            StoreError::Db(e) if p06_kit::sql::is_transient(&e) => {
+                Self::StorageUnavailable(e.to_string())
+            }
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
     }
@@ -103,6 +109,9 @@ impl From<LocalitiesError> for Status {
                 failed_precondition(&field, reason, message)
             }
             LocalitiesError::PermissionDenied(status) => status,
+            LocalitiesError::StorageUnavailable(detail) => {
+                p06_kit::errors::storage_unavailable("localities", &detail)
+            }
             LocalitiesError::Internal(message) => {
                 tracing::error!(error = %message, "localities storage failure");
                 Status::internal("localities storage failure; the change was not made")

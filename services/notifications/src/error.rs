@@ -29,6 +29,9 @@ pub enum NotificationsError {
     /// The store failed.
     #[error("storage: {0}")]
     Internal(String),
+    /// The database cannot answer now (retryable).
+    #[error("database unavailable: {0}")]
+    StorageUnavailable(String),
 }
 
 impl NotificationsError {
@@ -56,6 +59,9 @@ impl From<StoreError> for NotificationsError {
             StoreError::EtagMismatch(what, etag) => Self::EtagMismatch(what, etag),
             StoreError::Precondition(field, message) => {
                 Self::FailedPrecondition(field.to_string(), message)
+            }
+            StoreError::Db(e) if p06_kit::sql::is_transient(&e) => {
+                Self::StorageUnavailable(e.to_string())
             }
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
@@ -101,6 +107,9 @@ impl From<NotificationsError> for Status {
                 failed_precondition(&field, "STATE", message)
             }
             NotificationsError::PermissionDenied(status) => status,
+            NotificationsError::StorageUnavailable(detail) => {
+                p06_kit::errors::storage_unavailable("notifications", &detail)
+            }
             NotificationsError::Internal(message) => {
                 tracing::error!(error = %message, "notifications storage failure");
                 Status::internal("notifications storage failure; nothing was changed")

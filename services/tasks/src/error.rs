@@ -34,6 +34,9 @@ pub enum TasksError {
     /// The store failed.
     #[error("storage: {0}")]
     Internal(String),
+    /// The database cannot answer now (retryable).
+    #[error("database unavailable: {0}")]
+    StorageUnavailable(String),
 }
 
 impl TasksError {
@@ -56,6 +59,9 @@ impl From<StoreError> for TasksError {
             StoreError::Conflict(what) => Self::Aborted(what),
             StoreError::Precondition(field, reason, message) => {
                 Self::FailedPrecondition(field.into(), reason, message)
+            }
+            StoreError::Db(e) if p06_kit::sql::is_transient(&e) => {
+                Self::StorageUnavailable(e.to_string())
             }
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
@@ -108,6 +114,9 @@ impl From<TasksError> for Status {
             TasksError::PermissionDenied(status) => status,
             TasksError::Unavailable(message) => {
                 Status::unavailable(format!("a service p06 tasks depends on failed: {message}"))
+            }
+            TasksError::StorageUnavailable(detail) => {
+                p06_kit::errors::storage_unavailable("tasks", &detail)
             }
             TasksError::Internal(message) => {
                 tracing::error!(error = %message, "tasks storage failure");
