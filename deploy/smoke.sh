@@ -82,8 +82,10 @@ step "images"
 build() { # tag dockerfile context [docker build options]
     local tag="$1" file="$2" context="$3"
     shift 3
-    docker build --network host -q "$@" -t "$tag" -f "$file" "$context" >/dev/null ||
-        fail "docker build $tag"
+    # The legacy builder (no buildx here) warns on every build: keep its
+    # output in a log, shown when the build fails.
+    docker build --network host -q "$@" -t "$tag" -f "$file" "$context" >"$work/build.log" 2>&1 ||
+        { cat "$work/build.log"; fail "docker build $tag"; }
     echo "built $tag"
 }
 # The p06 image's runtime stage (the build stage needs a Rust image that no
