@@ -710,7 +710,7 @@ async fn write_loop(
         let note = format!("smoke write {i}");
         let request = tpb::ReportProgressRequest {
             name: name.into(),
-            percent: (i % 100) as i32,
+            percent: i % 100,
             note: note.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             ..Default::default()
