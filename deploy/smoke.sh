@@ -71,10 +71,12 @@ echo "debian:bookworm-slim $(docker image inspect -f '{{.Id}}' debian:bookworm-s
 step "binaries (cargo, $profile p06; p06-smoke)"
 if [ "$profile" = release ]; then
     cargo build --release --locked -p p06 --bin p06
+    cargo build --locked -p p06-tests --bin p06-smoke
 else
-    cargo build --locked -p p06 --bin p06
+    # The workspace's test build (as `cargo test --workspace` makes it, so
+    # after the tests this rebuilds nothing): both binaries.
+    cargo build --locked --workspace --tests
 fi
-cargo build --locked -p p06-tests --bin p06-smoke
 p06_bin="$CARGO_TARGET_DIR/$profile/p06"
 smoke_bin="$CARGO_TARGET_DIR/debug/p06-smoke"
 

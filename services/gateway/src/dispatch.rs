@@ -1,9 +1,11 @@
 //! The gateway's front service on the public port. For each call it, in
-//! order: takes an in-flight permit (or sheds the call), bounds the time to
-//! a response, drops caller-set `x-p06-` headers, lets health and
-//! reflection through unauthenticated, authenticates everything else,
-//! applies the caller's rate limit, and sends the call to the local routes
-//! (`p06.gateway.*`) or the proxy (every other routed service).
+//! order: bounds the time to a response, drops caller-set `x-p06-` headers,
+//! lets health and reflection through unauthenticated (with a permit from
+//! their own small budget), authenticates everything else, takes an
+//! in-flight permit (or sheds the call), applies the caller's rate limit,
+//! and sends the call to the local routes (`p06.gateway.*`) or the proxy
+//! (every other routed service). Permits are taken after authentication,
+//! so callers without a key cannot hold the permits key holders need.
 
 use crate::metrics;
 use crate::{
@@ -22,6 +24,7 @@ use std::{
     sync::Arc,
     task::{Context, Poll},
 };
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::{body::Body, service::Routes};
 use tower::{Service, ServiceExt};
 
@@ -79,14 +82,6 @@ impl Service<Request<Body>> for Gateway {
 
 impl Inner {
     async fn handle(&self, request: Request<Body>) -> Response<Body> {
-        let _permit = match self.limits.admit() {
-            Ok(permit) => permit,
-            Err(error) => {
-                metrics::get().shed.add(1, &[]);
-                tracing::warn!(path = request.uri().path(), "call shed: too many in flight");
-                return error.into_response();
-            }
-        };
         let _in_flight = InFlight::enter();
         let result = match self.limits.deadline(request.headers()) {
             Some(deadline) => tokio::time::timeout(deadline, self.route(request))
@@ -104,6 +99,7 @@ impl Inner {
         request.headers_mut().retain_mesh_free();
         let path = request.uri().path().to_string();
         if OPEN_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            let _permit = shed_unless(self.limits.admit_open(), &path)?;
             return Ok(self.local(request).await);
         }
         let verified = match auth::authenticate(&self.keys, request.headers()).await {
@@ -120,6 +116,7 @@ impl Inner {
         if let Some(slot) = request.extensions().get::<CallerSlot>() {
             slot.fill(&verified.identity);
         }
+        let _permit = shed_unless(self.limits.admit(), &path)?;
         if let Err(error) = self.limits.check_rate(&verified.identity.key) {
             metrics::get().rate_limited.add(1, &[]);
             return Err(error);
@@ -143,6 +140,17 @@ impl Inner {
             Err(never) => match never {},
         }
     }
+}
+
+/// The permit, or the call is shed (counted and logged).
+fn shed_unless(
+    permit: Result<OwnedSemaphorePermit, GatewayError>,
+    path: &str,
+) -> Result<OwnedSemaphorePermit, GatewayError> {
+    permit.inspect_err(|_| {
+        metrics::get().shed.add(1, &[]);
+        tracing::warn!(path, "call shed: too many in flight");
+    })
 }
 
 /// Counts a call in the in-flight gauge while it lives.

@@ -52,9 +52,13 @@ pub struct Config {
     /// Longest wait for a response (unary calls, or the response headers of
     /// streaming ones); a shorter client `grpc-timeout` wins; 0 = none.
     pub request_timeout_ms: u64,
-    /// Calls in flight at once; more are refused with RESOURCE_EXHAUSTED;
-    /// 0 = unlimited.
+    /// Authenticated calls in flight at once; more are refused with
+    /// RESOURCE_EXHAUSTED; 0 = unlimited.
     pub max_concurrent_requests: usize,
+    /// Calls in flight at once to the services anyone may call without a
+    /// key (health, reflection): a budget of their own, so they can never
+    /// take the permits of authenticated callers; 0 = unlimited.
+    pub max_open_requests: usize,
     /// One INFO line per call (target `p06::access`): method, code,
     /// duration, caller key and unit, peer.
     pub access_log: bool,
@@ -72,6 +76,7 @@ impl Default for Config {
             rate_limit_burst: 100,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 1024,
+            max_open_requests: 64,
             access_log: true,
         }
     }

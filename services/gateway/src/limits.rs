@@ -1,7 +1,10 @@
 //! Protecting the gateway and the services behind it: a rate limit per API
-//! key (governor, keyed by key id), a bound on calls in flight that sheds
-//! load instead of queueing, and a deadline per call: the configured
-//! timeout, or the caller's `grpc-timeout` when that is shorter.
+//! key (governor, keyed by key id), bounds on calls in flight that shed
+//! load instead of queueing (one for authenticated calls, taken after
+//! authentication, and a separate one for the calls anyone may make
+//! without a key, so those can never starve key holders), and a deadline
+//! per call: the configured timeout, or the caller's `grpc-timeout` when
+//! that is shorter.
 //!
 //! The in-flight permit and the deadline cover a call until its response
 //! headers: the whole of a unary call, the start of a streaming one, so
@@ -20,9 +23,37 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct Limits {
     rate: Option<DefaultKeyedRateLimiter<String>>,
     per_second: u32,
-    permits: Arc<Semaphore>,
-    max_in_flight: usize,
+    permits: Budget,
+    open: Budget,
     timeout: Option<Duration>,
+}
+
+/// One bound on calls in flight.
+#[derive(Debug)]
+struct Budget {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Budget {
+    /// `limit` permits; 0 = unlimited.
+    fn new(limit: usize) -> Self {
+        let limit = match limit {
+            0 => Semaphore::MAX_PERMITS,
+            n => n.min(Semaphore::MAX_PERMITS),
+        };
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    fn admit(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| GatewayError::Overloaded { limit: self.limit })
+    }
 }
 
 impl Limits {
@@ -33,28 +64,26 @@ impl Limits {
             let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(per_second);
             RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
         });
-        let max_in_flight = match config.max_concurrent_requests {
-            0 => Semaphore::MAX_PERMITS,
-            n => n.min(Semaphore::MAX_PERMITS),
-        };
         Self {
             rate,
             per_second: config.rate_limit_per_second,
-            permits: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
+            permits: Budget::new(config.max_concurrent_requests),
+            open: Budget::new(config.max_open_requests),
             timeout: (config.request_timeout_ms > 0)
                 .then(|| Duration::from_millis(config.request_timeout_ms)),
         }
     }
 
-    /// A permit for one call, or RESOURCE_EXHAUSTED when too many are in flight.
+    /// A permit for one authenticated call, or RESOURCE_EXHAUSTED when too
+    /// many are in flight.
     pub fn admit(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| GatewayError::Overloaded {
-                limit: self.max_in_flight,
-            })
+        self.permits.admit()
+    }
+
+    /// A permit for one call that needs no key (health, reflection), from
+    /// their own budget, or RESOURCE_EXHAUSTED.
+    pub fn admit_open(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
+        self.open.admit()
     }
 
     /// RESOURCE_EXHAUSTED when the key `key_name` ("apiKeys/…") is over its rate.
@@ -111,6 +140,7 @@ mod tests {
             rate_limit_per_second: rate,
             rate_limit_burst: burst,
             max_concurrent_requests: in_flight,
+            max_open_requests: 1,
             request_timeout_ms: timeout_ms,
             ..Config::default()
         }
@@ -172,5 +202,14 @@ mod tests {
         ));
         drop(a);
         assert!(limits.admit().is_ok());
+        // The open budget is a separate one.
+        let open = limits.admit_open();
+        assert!(open.is_ok());
+        assert!(matches!(
+            limits.admit_open(),
+            Err(GatewayError::Overloaded { limit: 1 })
+        ));
+        drop(open);
+        assert!(limits.admit_open().is_ok());
     }
 }

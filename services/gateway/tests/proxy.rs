@@ -1,6 +1,7 @@
 //! The generic proxy against a fake upstream: identity and credential
 //! headers, bidirectional streaming, upstream health, deadlines, the
-//! in-flight limit and the per-key rate limit.
+//! in-flight limits (authenticated calls and keyless ones apart) and the
+//! per-key rate limit.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -148,6 +149,81 @@ async fn in_flight_limit_sheds_load() {
         (Code::NotFound, "released")
     );
     upstream.stop();
+    app.stop().await;
+}
+
+/// A request body that never comes: the call holds whatever it was
+/// admitted with until the gateway's deadline.
+struct NeverBody;
+
+impl http_body::Body for NeverBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// A health check that sends its headers and never its body.
+fn hanging_health_check(app: &App) -> tokio::task::JoinHandle<()> {
+    use tower::ServiceExt as _;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("http://gateway/grpc.health.v1.Health/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(NeverBody))
+        .unwrap();
+    let channel = app.channel.clone();
+    tokio::spawn(async move {
+        let _ = channel.oneshot(request).await;
+    })
+}
+
+#[tokio::test]
+async fn keyless_calls_cannot_take_the_permits_of_key_holders() {
+    let app = App::start(|c| {
+        c.max_concurrent_requests = 2;
+        c.max_open_requests = 3;
+    })
+    .await;
+    // More hanging keyless calls than either budget holds.
+    let hanging: Vec<_> = (0..5).map(|_| hanging_health_check(&app)).collect();
+    let mut health = HealthClient::new(app.channel.clone());
+    let mut shed = None;
+    for _ in 0..200 {
+        match health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+        {
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                shed = Some(status);
+                break;
+            }
+            _ => tokio::task::yield_now().await,
+        }
+    }
+    let shed = shed.expect("keyless calls are bounded by their own budget");
+    assert!(shed.message().contains('3'), "{shed:?}");
+    // Key holders still get in, both at once.
+    let (mut first, mut second) = (
+        AccessClient::new(app.channel.clone()),
+        AccessClient::new(app.channel.clone()),
+    );
+    let (a, b) = tokio::join!(
+        first.who_am_i(authed(WhoAmIRequest {}, &app.admin)),
+        second.who_am_i(authed(WhoAmIRequest {}, &app.admin)),
+    );
+    a.unwrap();
+    b.unwrap();
+    for call in hanging {
+        call.abort();
+    }
     app.stop().await;
 }
 
