@@ -309,3 +309,44 @@ async fn updates_check_the_etag_and_merges_are_idempotent() {
         .into_inner();
     assert_eq!(resolved.unit.unwrap().name, successor.name);
 }
+
+/// One caller's oversized input gets a short error and breaks nobody else:
+/// a 32 KB resource name used to be echoed whole into `grpc-message`, which
+/// grew the service's answer past what the gateway's HTTP/2 connection to
+/// it accepts, so that shared connection died and other callers' calls
+/// failed with UNAVAILABLE.
+#[tokio::test]
+async fn a_huge_name_gets_a_short_answer_and_other_callers_carry_on() {
+    let stack = TestStack::start().await;
+    let other = stack
+        .key_for("units/p01", p06_proto::gateway::v1::Role::Unit)
+        .await;
+    let mut admin = stack.localities(&stack.admin_key).await;
+    let mut hanoi = stack.localities(&other).await;
+    for size in [8 * 1024, 32 * 1024, 200 * 1024] {
+        let name = format!("units/{}", "đ".repeat(size / 2));
+        let refused = admin
+            .get_unit(pb::GetUnitRequest { name })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused.code(), Code::InvalidArgument | Code::NotFound),
+            "{size} bytes: {:?} {}",
+            refused.code(),
+            &refused.message()[..refused.message().len().min(200)]
+        );
+        assert!(
+            refused.message().chars().count() <= p06_kit::rpc::message::MAX_MESSAGE_CHARS + 1,
+            "{size} bytes: a message of {} chars",
+            refused.message().chars().count()
+        );
+        let unit = hanoi
+            .get_unit(pb::GetUnitRequest {
+                name: "units/p01".into(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("another caller after {size} bytes: {s:?}"))
+            .into_inner();
+        assert!(unit.display_name.contains("Hà Nội"));
+    }
+}

@@ -1,7 +1,10 @@
 //! Builders for `tonic::Status` values carrying `google.rpc` error details
 //! (BadRequest field violations, ErrorInfo reasons), so every service
-//! reports bad input the same way.
+//! reports bad input the same way. Descriptions and metadata values quote at
+//! most an excerpt of what a caller sent ([`excerpt`]), so no answer's
+//! headers grow with the input.
 
+use crate::rpc::message::excerpt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -11,10 +14,11 @@ pub const DOMAIN: &str = "p06.gov.vn";
 /// INVALID_ARGUMENT naming the offending field (BadRequest detail).
 pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
     let description = description.into();
+    let description = excerpt(&description);
     Status::with_error_details(
         Code::InvalidArgument,
-        format!("invalid {field}: {description}"),
-        ErrorDetails::with_bad_request_violation(field, description),
+        excerpt(&format!("invalid {field}: {description}")).into_owned(),
+        ErrorDetails::with_bad_request_violation(field, description.as_ref()),
     )
 }
 
@@ -27,11 +31,13 @@ pub fn with_reason(
 ) -> Status {
     let metadata = meta
         .iter()
-        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .map(|(k, v)| ((*k).to_string(), excerpt(v).into_owned()))
         .collect::<std::collections::HashMap<_, _>>();
+    // The details repeat the message (google.rpc.Status), so it is cut here
+    // too, not only in the header.
     Status::with_error_details(
         code,
-        message,
+        excerpt(&message.into()).into_owned(),
         ErrorDetails::with_error_info(reason, DOMAIN, metadata),
     )
 }
@@ -53,7 +59,7 @@ pub fn storage_unavailable(service: &str, detail: &str) -> Status {
 
 /// FAILED_PRECONDITION naming the field whose value breaks the precondition.
 pub fn failed_precondition(field: &str, reason: &str, message: impl Into<String>) -> Status {
-    let message = message.into();
+    let message = excerpt(&message.into()).into_owned();
     let mut details =
         ErrorDetails::with_error_info(reason, DOMAIN, [("field".to_string(), field.to_string())]);
     details.add_precondition_failure_violation(reason, field, message.clone());

@@ -25,6 +25,7 @@ use tracing::Instrument as _;
 
 mod codes;
 mod labels;
+pub mod message;
 
 use codes::code_for_http;
 pub use codes::{Side, code_name, grpc_status, is_error};
@@ -212,8 +213,11 @@ impl CallObserver {
         false
     }
 
-    /// Wraps a response so the call ends with its stream.
-    pub fn observe(mut self, response: http::Response<Body>) -> http::Response<Body> {
+    /// Wraps a response so the call ends with its stream (and its
+    /// `grpc-message`, in headers or trailers, stays short:
+    /// [`message::bound`]).
+    pub fn observe(mut self, mut response: http::Response<Body>) -> http::Response<Body> {
+        message::bound(response.headers_mut());
         if self.finish_from_headers(response.status(), response.headers()) {
             return response;
         }
@@ -323,10 +327,11 @@ impl http_body::Body for ObservedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
+                if let Some(trailers) = frame.trailers_mut() {
+                    message::bound(trailers);
                     let code = grpc_status(trailers).unwrap_or(2);
                     self.observer.finish(code);
                 }
