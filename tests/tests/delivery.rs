@@ -188,17 +188,20 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
     assert_eq!(dl.attempts, 4);
     assert!(!dl.last_error.is_empty());
 
-    // A unit cannot redrive another unit's delivery; a coordinator can.
-    let other = unit_key(&stack, "p01").await;
-    let denied = stack
-        .notifications(&other)
-        .await
-        .redrive_delivery(pb::RedriveDeliveryRequest {
-            name: dl.name.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
+    // A unit cannot redrive, neither another unit's delivery nor its own
+    // (the proto: COORDINATOR or ADMIN); a coordinator can.
+    for unit in ["p01", "p79"] {
+        let key = unit_key(&stack, unit).await;
+        let denied = stack
+            .notifications(&key)
+            .await
+            .redrive_delivery(pb::RedriveDeliveryRequest {
+                name: dl.name.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied, "{unit}: {denied:?}");
+    }
     dead.set_behaviour(Behaviour::Succeed);
     let redriven = coord
         .redrive_delivery(pb::RedriveDeliveryRequest {

@@ -341,10 +341,9 @@ pub(super) async fn redrive<S: NotificationStore>(
     caller: &Caller,
     name: &str,
 ) -> Result<pb::Delivery> {
-    caller.require(
-        &[Role::Admin, Role::Coordinator, Role::Unit],
-        "RedriveDelivery",
-    )?;
+    // As the proto says: a unit cannot redrive, not even its own deliveries
+    // (a redrive resets the attempt budget).
+    caller.require(&[Role::Admin, Role::Coordinator], "RedriveDelivery")?;
     let (notification, channel) = name.rsplit_once("/deliveries/").ok_or_else(|| {
         NotificationsError::invalid(
             "name",
