@@ -5,7 +5,8 @@
 //! in-flight permit (or sheds the call), applies the caller's rate limit,
 //! and sends the call to the local routes (`p06.gateway.*`) or the proxy
 //! (every other routed service). Permits are taken after authentication,
-//! so callers without a key cannot hold the permits key holders need.
+//! so callers without a key cannot hold the permits key holders need. A
+//! proxied server stream keeps re-checking its key ([`KeyWatch`]).
 
 use crate::metrics;
 use crate::{
@@ -15,6 +16,7 @@ use crate::{
     limits::Limits,
     proxy::Proxy,
     store::Store,
+    watch::KeyWatch,
 };
 use futures::future::BoxFuture;
 use http::{Request, Response};
@@ -48,18 +50,27 @@ struct Inner {
     keys: Keys<Store>,
     limits: Limits,
     proxy: Proxy,
+    stream_key_check: std::time::Duration,
 }
 
 impl Gateway {
     /// A front service over the local `routes` (Access, health,
-    /// reflection), the key store, the limits and the proxy.
-    pub fn new(local: Routes, keys: Keys<Store>, limits: Limits, proxy: Proxy) -> Self {
+    /// reflection), the key store, the limits and the proxy; open streams
+    /// re-check their key every `stream_key_check`.
+    pub fn new(
+        local: Routes,
+        keys: Keys<Store>,
+        limits: Limits,
+        proxy: Proxy,
+        stream_key_check: std::time::Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 local,
                 keys,
                 limits,
                 proxy,
+                stream_key_check,
             }),
         }
     }
@@ -129,9 +140,16 @@ impl Inner {
             return Ok(self.local(request).await);
         }
         let upstream = self.proxy.resolve(&path)?;
-        self.proxy
+        let response = self
+            .proxy
             .forward(upstream, request, &verified.identity)
-            .await
+            .await?;
+        if !self.proxy.is_server_streaming(&path) {
+            return Ok(response);
+        }
+        let (keys, key) = (self.keys.clone(), verified.identity.key.clone());
+        let every = self.stream_key_check;
+        Ok(response.map(|body| Body::new(KeyWatch::new(body, keys, key, every))))
     }
 
     async fn local(&self, request: Request<Body>) -> Response<Body> {

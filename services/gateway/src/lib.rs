@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod store;
 pub mod token;
+pub mod watch;
 
 pub use error::GatewayError;
 
@@ -59,6 +60,9 @@ pub struct Config {
     /// key (health, reflection): a budget of their own, so they can never
     /// take the permits of authenticated callers; 0 = unlimited.
     pub max_open_requests: usize,
+    /// How often an open server stream (WatchChanges, Subscribe) re-checks
+    /// its key; a revoked key's streams end with UNAUTHENTICATED (ms).
+    pub stream_key_check_ms: u64,
     /// One INFO line per call (target `p06::access`): method, code,
     /// duration, caller key and unit, peer.
     pub access_log: bool,
@@ -77,6 +81,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             max_concurrent_requests: 1024,
             max_open_requests: 64,
+            stream_key_check_ms: 5_000,
             access_log: true,
         }
     }
@@ -109,7 +114,13 @@ pub async fn serve(
     )
     .await;
     let routed: Vec<&str> = proxy.upstreams().iter().map(|u| u.route.package).collect();
-    let gateway = dispatch::Gateway::new(local, keys, limits::Limits::new(&config), proxy);
+    let gateway = dispatch::Gateway::new(
+        local,
+        keys,
+        limits::Limits::new(&config),
+        proxy,
+        std::time::Duration::from_millis(config.stream_key_check_ms.max(1)),
+    );
     tracing::info!(addr = ?listener.local_addr().ok(), routed = ?routed, "gateway serving");
     let server = tonic::transport::Server::builder()
         .layer(

@@ -127,6 +127,11 @@ impl Proxy {
         &self.upstreams
     }
 
+    /// Whether the method at `path` answers with a stream.
+    pub fn is_server_streaming(&self, path: &str) -> bool {
+        self.known.is_server_streaming(path)
+    }
+
     /// The upstream for a gRPC path: UNIMPLEMENTED for an unknown service,
     /// UNAVAILABLE for a known one without an address.
     pub fn resolve(&self, path: &str) -> Result<&Upstream, GatewayError> {

@@ -9,13 +9,14 @@ use std::collections::HashSet;
 #[derive(Debug, Default)]
 pub struct KnownMethods {
     paths: HashSet<String>,
+    server_streaming: HashSet<String>,
 }
 
 impl KnownMethods {
     /// Every method of every service in `sets`.
     pub fn from_descriptor_sets(sets: &[&[u8]]) -> Self {
         use prost::Message as _;
-        let mut paths = HashSet::new();
+        let (mut paths, mut server_streaming) = (HashSet::new(), HashSet::new());
         for set in sets {
             let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
                 continue;
@@ -28,12 +29,24 @@ impl KnownMethods {
                         p => format!("{p}.{}", service.name()),
                     };
                     for method in service.method {
-                        paths.insert(format!("/{service_name}/{}", method.name()));
+                        let path = format!("/{service_name}/{}", method.name());
+                        if method.server_streaming() {
+                            server_streaming.insert(path.clone());
+                        }
+                        paths.insert(path);
                     }
                 }
             }
         }
-        Self { paths }
+        Self {
+            paths,
+            server_streaming,
+        }
+    }
+
+    /// Whether the method at `path` answers with a stream of messages.
+    pub fn is_server_streaming(&self, path: &str) -> bool {
+        self.server_streaming.contains(path)
     }
 
     /// `(rpc.service, rpc.method)` for a request path, or [`OTHER`] twice.
@@ -63,5 +76,7 @@ mod tests {
         );
         assert_eq!(known.labels("/grpc.health.v1.Health/Nope"), (OTHER, OTHER));
         assert_eq!(known.labels("/x"), (OTHER, OTHER));
+        assert!(known.is_server_streaming("/grpc.health.v1.Health/Watch"));
+        assert!(!known.is_server_streaming("/grpc.health.v1.Health/Check"));
     }
 }
