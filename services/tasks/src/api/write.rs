@@ -12,11 +12,15 @@ use crate::{
     error::{Result, TasksError},
     store::{NewAssignment, TaskStore},
 };
+use futures::{StreamExt as _, TryStreamExt as _};
 use p06_kit::{Caller, Role, dates};
 use p06_proto::{localities::v1 as loc, tasks::v1 as pb};
 use tonic::Request;
 
 const COORDINATORS: &[Role] = &[Role::Admin, Role::Coordinator];
+/// Unit look-ups one CreateTask makes at once (a task for every commune
+/// must not open thousands of calls to localities together).
+const UNIT_LOOKUPS_AT_ONCE: usize = 16;
 
 fn require(caller: &Caller, roles: &[Role], action: &str) -> Result<()> {
     caller
@@ -226,34 +230,43 @@ pub(super) async fn create_task<S: TaskStore>(
             "name between 1 and 20000 assignees",
         ));
     }
-    let mut assignees: Vec<NewAssignment> = Vec::with_capacity(req.assignees.len());
-    let checks = req.assignees.iter().enumerate().map(|(i, a)| async move {
+    // Everything that needs no look-up first: names, roles, duplicates.
+    let mut seen = std::collections::HashSet::with_capacity(req.assignees.len());
+    let mut roles = Vec::with_capacity(req.assignees.len());
+    for (i, a) in req.assignees.iter().enumerate() {
         let field = format!("assignees[{i}].unit");
-        let unit = api
-            .check_unit(&field, &a.unit, Some(directive.issue_date))
-            .await?;
-        let role = convert::role(&format!("assignees[{i}].role"), a.role)?;
-        Ok::<_, TasksError>(NewAssignment {
-            unit_id: unit,
-            role,
-            deadline,
-            assigned_on: directive.issue_date,
-        })
-    });
-    for (i, checked) in futures::future::join_all(checks)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        let a = checked?;
-        if assignees.iter().any(|x| x.unit_id == a.unit_id) {
+        let id = convert::id_in(&field, "units", &a.unit)?;
+        if !seen.insert(id) {
             return Err(TasksError::invalid(
-                format!("assignees[{i}].unit"),
-                format!("units/{} is listed twice", a.unit_id),
+                field,
+                format!("units/{id} is listed twice"),
             ));
         }
-        assignees.push(a);
+        roles.push(convert::role(&format!("assignees[{i}].role"), a.role)?);
     }
+    // Then the units, a bounded number of look-ups at a time.
+    let checks: Vec<_> = req
+        .assignees
+        .iter()
+        .zip(roles)
+        .enumerate()
+        .map(|(i, (a, role))| async move {
+            let field = format!("assignees[{i}].unit");
+            let unit = api
+                .check_unit(&field, &a.unit, Some(directive.issue_date))
+                .await?;
+            Ok::<_, TasksError>(NewAssignment {
+                unit_id: unit,
+                role,
+                deadline,
+                assigned_on: directive.issue_date,
+            })
+        })
+        .collect();
+    let assignees: Vec<NewAssignment> = futures::stream::iter(checks)
+        .buffered(UNIT_LOOKUPS_AT_ONCE)
+        .try_collect()
+        .await?;
     let task = Task {
         id: uuid::Uuid::now_v7().simple().to_string(),
         directive_id: directive.id.clone(),
