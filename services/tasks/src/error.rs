@@ -57,6 +57,7 @@ impl From<StoreError> for TasksError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::AlreadyExists(what) => Self::AlreadyExists(what),
             StoreError::Conflict(what) => Self::Aborted(what),
+            StoreError::Stale(what, current) => Self::EtagMismatch(what, format!("\"{current}\"")),
             StoreError::Precondition(field, reason, message) => {
                 Self::FailedPrecondition(field.into(), reason, message)
             }

@@ -80,6 +80,7 @@ impl<S: TaskStore> TasksApi<S> {
             at: self.clock.now(),
             today: self.clock.today(),
             trace_context: p06_kit::trace_context::current_traceparent(),
+            expected_version: None,
         })
     }
 

@@ -23,6 +23,7 @@ fn mutation(method: &'static str, request_id: Option<&str>) -> Mutation {
         at: Utc.with_ymd_and_hms(2025, 8, 1, 3, 0, 0).unwrap(),
         today: day(2025, 8, 1),
         trace_context: TRACEPARENT.into(),
+        expected_version: None,
     }
 }
 
@@ -368,6 +369,39 @@ async fn suite<S: TaskStore>(store: S) {
         ),
         "a reused request id"
     );
+    // The caller's etag is checked in the write's transaction: a stale
+    // version changes nothing; the current one goes through.
+    let head = store.feed_head().await.unwrap();
+    let stale = Mutation {
+        expected_version: Some(1),
+        ..mutation("ReportProgress", Some("req-stale"))
+    };
+    assert!(
+        matches!(
+            store.act("t1", "p01", &progress(45), &stale).await,
+            Err(StoreError::Stale(_, 2))
+        ),
+        "a stale etag"
+    );
+    assert_eq!(store.feed_head().await.unwrap(), head, "nothing written");
+    assert_eq!(
+        store
+            .get_assignment("t1", "p01")
+            .await
+            .unwrap()
+            .unwrap()
+            .progress,
+        40
+    );
+    let current = Mutation {
+        expected_version: Some(2),
+        ..mutation("ReportProgress", Some("req-current"))
+    };
+    let a = store
+        .act("t1", "p01", &progress(45), &current)
+        .await
+        .unwrap();
+    assert_eq!((a.progress, a.version), (45, 3));
     assert_eq!(
         store
             .get_assignment("t1", "p01")

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// A concurrent change won; read again.
     #[error("{0} changed concurrently")]
     Conflict(String),
+    /// The resource's version is not the one the caller expected:
+    /// (resource, current version).
+    #[error("{0} is at version {1}")]
+    Stale(String, i64),
     /// A domain rule refused the change: (field, reason, message).
     #[error("{2}")]
     Precondition(&'static str, &'static str, String),
@@ -63,6 +67,10 @@ pub struct Mutation {
     /// W3C `traceparent` of the call making the change (empty when
     /// untraced), stored with every feed row it writes.
     pub trace_context: String,
+    /// When set, an assignment change is made only if the assignment still
+    /// has this version, checked inside the write's transaction (the
+    /// caller's etag), else [`StoreError::Stale`].
+    pub expected_version: Option<i64>,
 }
 
 /// An assignee of a new task, with its computed deadline.

@@ -207,6 +207,9 @@ macro_rules! act_in_tx {
             .pop()
             .ok_or_else(|| StoreError::NotFound(resource.clone()))?
             .into_assignment()?;
+        if m.expected_version.is_some_and(|v| v != current.version) {
+            return Err(StoreError::Stale(resource.clone(), current.version));
+        }
         let (next, mut change) = actions::apply(&current, action, &m.actor, m.at, m.today)
             .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
         let updated = sqlx::query(
