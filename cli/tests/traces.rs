@@ -166,6 +166,72 @@ async fn one_request_is_one_trace_across_services() {
     assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
 }
 
+/// `P06_TRACE_FILTER` chooses which spans are exported, apart from the log
+/// filter: with the localities store's spans switched off, a GetUnit
+/// through the gateway exports the gateway's database span and both
+/// services' RPC spans, and no database span of localities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_filter_chooses_the_exported_spans() {
+    let (endpoint, mut spans) = receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        (
+            "P06_TRACE_FILTER",
+            "info,p06::access=off,p06_localities::store=off",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let stack = tokio::task::spawn_blocking({
+        let path = dir.path().to_path_buf();
+        move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            up_logging(&path, &env, &[], std::process::Stdio::null())
+        }
+    })
+    .await
+    .unwrap();
+    let (gateway, key) = (stack.gateway.clone(), stack.key.clone().unwrap());
+    let out =
+        tokio::task::spawn_blocking(move || ok(p06(&gateway, &key, &["units", "get", "p01"])))
+            .await
+            .unwrap();
+    assert!(out.contains("Hà Nội"), "{out}");
+    let is_db = |span: &Span| span.attributes.iter().any(|a| a.key == "db.system.name");
+    let (mut server, mut gateway_db, mut received) = (false, false, Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(server && gateway_db) {
+        let (service, span) = tokio::time::timeout_at(deadline, spans.recv())
+            .await
+            .expect("the call's spans exported in time")
+            .unwrap();
+        server |=
+            service == "p06-localities" && span.name == "p06.localities.v1.Localities/GetUnit";
+        gateway_db |= service == "p06-gateway" && is_db(&span);
+        received.push((service, span));
+    }
+    // A database span of localities would have ended, and been queued for
+    // export, before the localities server span that was its parent.
+    let filtered: Vec<&String> = received
+        .iter()
+        .filter(|(service, span)| service == "p06-localities" && is_db(span))
+        .map(|(_, span)| &span.name)
+        .collect();
+    assert!(
+        filtered.is_empty(),
+        "switched off, yet exported: {filtered:?}"
+    );
+    assert!(
+        tokio::task::spawn_blocking(move || stack.stop())
+            .await
+            .unwrap()
+    );
+}
+
 /// `OTEL_SERVICE_NAME` names the process (its services keep their suffix
 /// under `p06 up`), `P06_TRACE_HEALTH=true` traces health checks too, and
 /// quiet logs (`RUST_LOG=warn`) leave the exported spans alone.
