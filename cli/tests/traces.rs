@@ -57,6 +57,25 @@ fn kind(span: &Span) -> i32 {
     span.kind
 }
 
+/// Starts `p06 up` in `path` with `env` (it blocks until the stack
+/// serves, so it runs off the test's runtime), its log to `log`.
+async fn up_with(
+    path: std::path::PathBuf,
+    env: &[(&str, &str)],
+    log: std::process::Stdio,
+) -> common::Up {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        up_logging(&path, &env, &[], log)
+    })
+    .await
+    .unwrap()
+}
+
 /// Starts an OTLP receiver on a free port: its endpoint and what it gets.
 fn receiver() -> (String, mpsc::UnboundedReceiver<Named>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -79,25 +98,13 @@ async fn one_request_is_one_trace_across_services() {
     let (endpoint, mut spans) = receiver();
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("p06.log");
-    let env: Vec<(String, String)> = [
+    let log = std::fs::File::create(&log_path).unwrap();
+    let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("P06_LOG_JSON", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let stack = tokio::task::spawn_blocking({
-        let path = dir.path().join("data");
-        let log = std::fs::File::create(&log_path).unwrap();
-        move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            up_logging(&path, &env, &[], log.into())
-        }
-    })
-    .await
-    .unwrap();
+    ];
+    let stack = up_with(dir.path().join("data"), &env, log.into()).await;
     let (gateway, key) = (stack.gateway.clone(), stack.key.clone().unwrap());
     let out =
         tokio::task::spawn_blocking(move || ok(p06(&gateway, &key, &["units", "get", "p01"])))
@@ -174,27 +181,15 @@ async fn one_request_is_one_trace_across_services() {
 async fn the_trace_filter_chooses_the_exported_spans() {
     let (endpoint, mut spans) = receiver();
     let dir = tempfile::tempdir().unwrap();
-    let env: Vec<(String, String)> = [
+    let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         (
             "P06_TRACE_FILTER",
             "info,p06::access=off,p06_localities::store=off",
         ),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let stack = tokio::task::spawn_blocking({
-        let path = dir.path().to_path_buf();
-        move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            up_logging(&path, &env, &[], std::process::Stdio::null())
-        }
-    })
-    .await
-    .unwrap();
+    ];
+    let stack = up_with(dir.path().to_path_buf(), &env, std::process::Stdio::null()).await;
     let (gateway, key) = (stack.gateway.clone(), stack.key.clone().unwrap());
     let out =
         tokio::task::spawn_blocking(move || ok(p06(&gateway, &key, &["units", "get", "p01"])))
@@ -239,26 +234,14 @@ async fn the_trace_filter_chooses_the_exported_spans() {
 async fn the_service_name_and_health_tracing_follow_their_settings() {
     let (endpoint, mut spans) = receiver();
     let dir = tempfile::tempdir().unwrap();
-    let env: Vec<(String, String)> = [
+    let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_SERVICE_NAME", "acme"),
         ("P06_TRACE_HEALTH", "true"),
         ("RUST_LOG", "warn"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let stack = tokio::task::spawn_blocking({
-        let path = dir.path().to_path_buf();
-        move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            up_logging(&path, &env, &[], std::process::Stdio::null())
-        }
-    })
-    .await
-    .unwrap();
+    ];
+    let stack = up_with(dir.path().to_path_buf(), &env, std::process::Stdio::null()).await;
     let gateway = stack.gateway.clone();
     let out = tokio::task::spawn_blocking(move || {
         ok(p06(&gateway, "", &["health", "--address", &gateway]))
