@@ -112,33 +112,6 @@ impl Caller {
         }
     }
 
-    /// Whether the caller is a service or has one of `roles`.
-    pub fn has_role(&self, roles: &[Role]) -> bool {
-        match self {
-            Caller::Service => true,
-            Caller::User(identity) => roles.contains(&identity.role),
-        }
-    }
-
-    /// PERMISSION_DENIED unless the caller is a service or has one of `roles`.
-    pub fn require(&self, roles: &[Role], action: &str) -> Result<(), Status> {
-        if self.has_role(roles) {
-            return Ok(());
-        }
-        let role = self.identity().map(|i| i.role.as_str()).unwrap_or("");
-        let wanted = roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(" or ");
-        Err(crate::errors::with_reason(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            format!("{action} needs a {wanted} key; this key is {role}"),
-            &[("role", role), ("action", action)],
-        ))
-    }
-
     /// Who made a change, for audit logs: the API key, or "service".
     pub fn actor(&self) -> String {
         self.identity()
@@ -158,17 +131,6 @@ impl Caller {
         Ok(Some(request_id)
             .filter(|r| !r.is_empty())
             .map(|r| format!("{}/{r}", self.actor())))
-    }
-
-    /// Whether the caller may act for `unit`: a service, an ADMIN or
-    /// COORDINATOR, or a key bound to that unit.
-    pub fn may_act_for(&self, unit: &str) -> bool {
-        match self {
-            Caller::Service => true,
-            Caller::User(identity) => {
-                matches!(identity.role, Role::Admin | Role::Coordinator) || identity.unit == unit
-            }
-        }
     }
 }
 
@@ -240,8 +202,10 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
     given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Refuses calls without the internal credential and attaches the
-/// [`Caller`]; health checks pass without it so probes need no secret.
+/// Refuses calls without the internal credential, attaches the [`Caller`]
+/// and checks it against the access table ([`crate::access::authorize`]),
+/// attaching the [`crate::Grant`] the handlers use for unit checks; health
+/// checks pass without either so probes need no secret.
 #[derive(Clone)]
 pub struct InternalAuthLayer {
     token: Arc<str>,
@@ -308,14 +272,19 @@ where
             );
             return Either::Right(std::future::ready(Ok(status.into_http())));
         }
-        match caller_from(req.headers()) {
-            Ok(caller) => {
-                if let (Some(identity), Some(slot)) =
-                    (caller.identity(), req.extensions().get::<CallerSlot>())
-                {
-                    slot.fill(identity);
-                }
+        let granted = caller_from(req.headers()).and_then(|caller| {
+            if let (Some(identity), Some(slot)) =
+                (caller.identity(), req.extensions().get::<CallerSlot>())
+            {
+                slot.fill(identity);
+            }
+            let grant = crate::access::authorize(&caller, req.uri().path())?;
+            Ok((caller, grant))
+        });
+        match granted {
+            Ok((caller, grant)) => {
                 req.extensions_mut().insert(caller);
+                req.extensions_mut().insert(grant);
                 Either::Left(self.inner.call(req))
             }
             Err(status) => Either::Right(std::future::ready(Ok(status.into_http()))),

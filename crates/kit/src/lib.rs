@@ -3,6 +3,7 @@
 //! data and shuts down the same way.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod admin;
 pub mod calendar;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod telemetry;
 pub mod text;
 pub mod trace_context;
 
+pub use access::Grant;
 pub use clock::{Clock, SystemClock};
 pub use identity::{Caller, Identity, Role};
 pub use shutdown::Shutdown;

@@ -1,14 +1,14 @@
 //! The `p06.gateway.v1.Access` gRPC handlers: proto ↔ domain conversion
-//! around [`Keys`]. Every method but WhoAmI needs an ADMIN key; the caller
-//! was authenticated by the dispatcher, which put a [`Caller`] and a
-//! [`Verified`] in the request extensions.
+//! around [`Keys`]. Every method but WhoAmI needs an ADMIN key; the
+//! dispatcher authenticated the caller, checked its role against the access
+//! table and put a [`Grant`] and a [`Verified`] in the request extensions.
 
 use crate::{
     auth::Verified,
     keys::{KeySpec, Keys, key_name},
     store::{ApiKeyRecord, Store},
 };
-use p06_kit::{Caller, Role};
+use p06_kit::{Grant, Role};
 use p06_proto::gateway::v1::{
     self as pb, ApiKey, CreateApiKeyRequest, CreateApiKeyResponse, GetApiKeyRequest,
     ListApiKeysRequest, ListApiKeysResponse, RevokeApiKeyRequest, WhoAmIRequest,
@@ -29,11 +29,11 @@ impl AccessApi {
     }
 }
 
-/// Refuses callers that are not ADMIN; returns the caller's key name.
-fn require_admin<T>(request: &Request<T>, action: &str) -> Result<String, Status> {
-    let caller = Caller::of(request)?;
-    caller.require(&[Role::Admin], action)?;
-    Ok(caller.identity().map(|i| i.key.clone()).unwrap_or_default())
+/// The caller's key name; the dispatcher has checked its role against the
+/// access table.
+fn caller_key<T>(request: &Request<T>) -> Result<String, Status> {
+    let grant = Grant::of(request)?;
+    Ok(grant.identity().map(|i| i.key.clone()).unwrap_or_default())
 }
 
 fn role_to_proto(role: Role) -> pb::Role {
@@ -83,7 +83,7 @@ impl Access for AccessApi {
         &self,
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
-        let creator = require_admin(&request, "CreateApiKey")?;
+        let creator = caller_key(&request)?;
         let request = request.into_inner();
         let key = request
             .api_key
@@ -107,7 +107,7 @@ impl Access for AccessApi {
         &self,
         request: Request<GetApiKeyRequest>,
     ) -> Result<Response<ApiKey>, Status> {
-        require_admin(&request, "GetApiKey")?;
+        caller_key(&request)?;
         let key = self.keys.get(&request.get_ref().name).await?;
         Ok(Response::new(to_proto(&key)))
     }
@@ -116,7 +116,7 @@ impl Access for AccessApi {
         &self,
         request: Request<ListApiKeysRequest>,
     ) -> Result<Response<ListApiKeysResponse>, Status> {
-        require_admin(&request, "ListApiKeys")?;
+        caller_key(&request)?;
         let request = request.into_inner();
         let (keys, next_page_token) = self
             .keys
@@ -132,7 +132,7 @@ impl Access for AccessApi {
         &self,
         request: Request<RevokeApiKeyRequest>,
     ) -> Result<Response<ApiKey>, Status> {
-        let by = require_admin(&request, "RevokeApiKey")?;
+        let by = caller_key(&request)?;
         let key = self.keys.revoke(&request.get_ref().name, &by).await?;
         Ok(Response::new(to_proto(&key)))
     }

@@ -1,7 +1,8 @@
 //! The gateway's front service on the public port. For each call it, in
 //! order: bounds the time to a response, drops caller-set `x-p06-` headers,
 //! lets health and reflection through unauthenticated (with a permit from
-//! their own small budget), authenticates everything else, takes an
+//! their own small budget), authenticates everything else, checks the
+//! caller's role against the access table ([`p06_kit::access`]), takes an
 //! in-flight permit (or sheds the call), applies the caller's rate limit,
 //! and sends the call to the local routes (`p06.gateway.*`) or the proxy
 //! (every other routed service). Permits are taken after authentication,
@@ -127,15 +128,16 @@ impl Inner {
         if let Some(slot) = request.extensions().get::<CallerSlot>() {
             slot.fill(&verified.identity);
         }
+        let caller = Caller::User(verified.identity.clone());
+        let grant = p06_kit::access::authorize(&caller, &path)?;
         let _permit = shed_unless(self.limits.admit(), &path)?;
         if let Err(error) = self.limits.check_rate(&verified.identity.key) {
             metrics::get().rate_limited.add(1, &[]);
             return Err(error);
         }
         if path.starts_with(LOCAL_PREFIX) {
-            request
-                .extensions_mut()
-                .insert(Caller::User(verified.identity.clone()));
+            request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(grant);
             request.extensions_mut().insert::<Verified>(verified);
             return Ok(self.local(request).await);
         }

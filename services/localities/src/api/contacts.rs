@@ -7,7 +7,7 @@ use crate::{
     error::{LocalitiesError, Result},
     store::LocalityStore,
 };
-use p06_kit::{Caller, Role};
+use p06_kit::{Caller, Grant, access};
 use p06_proto::localities::v1 as pb;
 
 fn contacts_unit(name: &str) -> Result<&str> {
@@ -22,13 +22,10 @@ fn contacts_unit(name: &str) -> Result<&str> {
         })
 }
 
+/// Whoever may change a unit's contacts may see its webhook secrets.
 fn may_see_secrets(caller: &Caller, unit: &str) -> bool {
-    match caller {
-        Caller::Service => true,
-        Caller::User(i) => {
-            i.role == Role::Admin || (i.role == Role::Unit && i.unit == format!("units/{unit}"))
-        }
-    }
+    access::authorize(caller, "/p06.localities.v1.Localities/UpdateContacts")
+        .is_ok_and(|grant| grant.allows_unit(unit))
 }
 
 async fn current<S: LocalityStore>(api: &LocalitiesApi<S>, unit: &str) -> Result<Contacts> {
@@ -57,7 +54,7 @@ pub(super) async fn get<S: LocalityStore>(
 
 pub(super) async fn update<S: LocalityStore>(
     api: &LocalitiesApi<S>,
-    caller: &Caller,
+    grant: &Grant,
     req: &pb::UpdateContactsRequest,
 ) -> Result<pb::Contacts> {
     let patch = req
@@ -67,12 +64,10 @@ pub(super) async fn update<S: LocalityStore>(
     let unit = contacts_unit(&patch.name).map_err(|_| {
         LocalitiesError::invalid("contacts.name", "must be like units/p01/contacts")
     })?;
-    let own_unit = matches!(caller, Caller::User(i) if i.role == Role::Unit && i.unit == format!("units/{unit}"));
-    if !own_unit {
-        caller
-            .require(&[Role::Admin], "UpdateContacts for another unit")
-            .map_err(LocalitiesError::PermissionDenied)?;
-    }
+    grant
+        .check_unit(unit)
+        .map_err(LocalitiesError::PermissionDenied)?;
+    let caller: &Caller = grant;
     let m = api.mutation(caller, "UpdateContacts", &req.request_id)?;
     if api.replay(&m).await?.is_some() {
         return Ok(contacts_to_pb(current(api, unit).await?, true));

@@ -11,7 +11,7 @@ use crate::{
     store::{LocalityStore, Merge, Mutation, Successor},
 };
 use convert::{new_unit, unit_id, unit_to_pb};
-use p06_kit::{Caller, Role, clock::SharedClock, dates};
+use p06_kit::{Caller, Grant, clock::SharedClock, dates};
 use p06_proto::localities::v1::{self as pb, localities_server::Localities};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -27,12 +27,6 @@ impl<S> LocalitiesApi<S> {
     pub fn new(store: Arc<S>, clock: SharedClock) -> Self {
         Self { store, clock }
     }
-}
-
-fn admin_only(caller: &Caller, action: &str) -> Result<()> {
-    caller
-        .require(&[Role::Admin], action)
-        .map_err(LocalitiesError::PermissionDenied)
 }
 
 impl<S: LocalityStore> LocalitiesApi<S> {
@@ -103,7 +97,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::GetUnitRequest>,
     ) -> Result<Response<pb::Unit>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let id = unit_id("name", &request.get_ref().name)?;
         Ok(Response::new(self.unit(id).await?))
     }
@@ -112,7 +106,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::ListUnitsRequest>,
     ) -> Result<Response<pb::ListUnitsResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let (query, fingerprint) = list::query(request.get_ref())?;
         let page = self
             .store
@@ -141,7 +135,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::LookupUnitRequest>,
     ) -> Result<Response<pb::Unit>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let req = request.get_ref();
         if req.code.trim().is_empty() {
             return Err(LocalitiesError::invalid("code", "must not be empty").into());
@@ -168,8 +162,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::CreateUnitRequest>,
     ) -> Result<Response<pb::Unit>, Status> {
-        let caller = Caller::of(&request)?;
-        admin_only(caller, "CreateUnit")?;
+        let caller = Grant::of(&request)?;
         let req = request.get_ref();
         let m = self.mutation(caller, "CreateUnit", &req.request_id)?;
         if let Some(id) = self.replay(&m).await? {
@@ -202,8 +195,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::UpdateUnitRequest>,
     ) -> Result<Response<pb::Unit>, Status> {
-        let caller = Caller::of(&request)?;
-        admin_only(caller, "UpdateUnit")?;
+        let caller = Grant::of(&request)?;
         let req = request.get_ref();
         let m = self.mutation(caller, "UpdateUnit", &req.request_id)?;
         if let Some(id) = self.replay(&m).await? {
@@ -297,8 +289,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::MergeUnitsRequest>,
     ) -> Result<Response<pb::MergeUnitsResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        admin_only(caller, "MergeUnits")?;
+        let caller = Grant::of(&request)?;
         let req = request.get_ref();
         let m = self.mutation(caller, "MergeUnits", &req.request_id)?;
         if let Some(result) = self.replay(&m).await? {
@@ -370,7 +361,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::ResolveSuccessorRequest>,
     ) -> Result<Response<pb::ResolveSuccessorResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let req = request.get_ref();
         let id = unit_id("name", &req.name)?;
         let date = self.date_or_today("date", &req.date)?;
@@ -385,7 +376,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::GetEscalationChainRequest>,
     ) -> Result<Response<pb::GetEscalationChainResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let req = request.get_ref();
         let id = unit_id("name", &req.name)?;
         let date = self.date_or_today("date", &req.date)?;
@@ -399,7 +390,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::GetContactsRequest>,
     ) -> Result<Response<pb::Contacts>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             contacts::get(self, &caller, &request.get_ref().name).await?,
         ))
@@ -409,7 +400,7 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         &self,
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::Contacts>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             contacts::update(self, &caller, request.get_ref()).await?,
         ))

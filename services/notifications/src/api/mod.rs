@@ -10,7 +10,7 @@ use crate::{
     error::{NotificationsError, Result},
     store::{Mutation, NotificationStore},
 };
-use p06_kit::{Caller, Role, Shutdown};
+use p06_kit::{Caller, Grant, Shutdown};
 use p06_proto::notifications::v1::{self as pb, notifications_server::Notifications};
 use std::{pin::Pin, sync::Arc};
 use tonic::{Request, Response, Status};
@@ -55,18 +55,15 @@ fn parent_unit(field: &str, parent: &str) -> Result<Option<String>> {
 }
 
 /// The units a caller may read: a UNIT key only its own (whatever it
-/// asked for when it asked for every unit).
-fn readable(caller: &Caller, wanted: Option<String>) -> Result<Option<String>> {
-    let own = caller
-        .identity()
-        .filter(|i| i.role == Role::Unit)
-        .map(|i| i.unit.trim_start_matches("units/").to_string());
-    match (own, wanted) {
-        (Some(own), None) => Ok(Some(own)),
-        (Some(own), Some(w)) if own != w => {
-            Err(NotificationsError::not_your_unit(&format!("units/{w}")))
+/// asked for when it asked for every unit), per the access table.
+fn readable(caller: &Grant, wanted: Option<String>) -> Result<Option<String>> {
+    match (caller.reach().unit(), wanted) {
+        (Some(own), None) => Ok(Some(own.to_string())),
+        (_, Some(unit)) => {
+            check_unit(caller, &unit)?;
+            Ok(Some(unit))
         }
-        (_, w) => Ok(w),
+        (None, None) => Ok(None),
     }
 }
 
@@ -84,9 +81,10 @@ fn notification_name<'a>(field: &str, name: &'a str) -> Result<(&'a str, &'a str
     }
 }
 
-/// Refuses a UNIT key acting on another unit's resource.
-fn check_unit(caller: &Caller, unit: &str) -> Result<()> {
-    readable(caller, Some(unit.to_string())).map(|_| ())
+/// Refuses a key acting on another unit's resource where its rule keeps
+/// it to its own unit.
+fn check_unit(caller: &Grant, unit: &str) -> Result<()> {
+    Ok(caller.check_unit(unit)?)
 }
 
 type Stream<T> = Pin<Box<dyn futures::Stream<Item = std::result::Result<T, Status>> + Send>>;
@@ -97,7 +95,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> std::result::Result<Response<pb::ListNotificationsResponse>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::list(self, caller, request.get_ref()).await?,
         ))
@@ -107,7 +105,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::GetNotificationRequest>,
     ) -> std::result::Result<Response<pb::Notification>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::get(self, caller, &request.get_ref().name).await?,
         ))
@@ -117,7 +115,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::AcknowledgeNotificationRequest>,
     ) -> std::result::Result<Response<pb::Notification>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::acknowledge(self, caller, &request.get_ref().name).await?,
         ))
@@ -129,7 +127,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> std::result::Result<Response<Self::SubscribeStream>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(inbox::subscribe(
             self,
             caller,
@@ -141,7 +139,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::ListDeliveriesRequest>,
     ) -> std::result::Result<Response<pb::ListDeliveriesResponse>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::deliveries(self, caller, request.get_ref()).await?,
         ))
@@ -151,7 +149,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::ListDeliveryAttemptsRequest>,
     ) -> std::result::Result<Response<pb::ListDeliveryAttemptsResponse>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::attempts(self, caller, &request.get_ref().parent).await?,
         ))
@@ -161,7 +159,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::RedriveDeliveryRequest>,
     ) -> std::result::Result<Response<pb::Delivery>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             inbox::redrive(self, caller, &request.get_ref().name).await?,
         ))
@@ -171,7 +169,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::CreatePolicyRequest>,
     ) -> std::result::Result<Response<pb::Policy>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             policies::create(self, caller, request.get_ref()).await?,
         ))
@@ -181,7 +179,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::GetPolicyRequest>,
     ) -> std::result::Result<Response<pb::Policy>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(
             policies::get(self, &request.get_ref().name).await?,
         ))
@@ -191,7 +189,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::ListPoliciesRequest>,
     ) -> std::result::Result<Response<pb::ListPoliciesResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(
             policies::list(self, request.get_ref()).await?,
         ))
@@ -201,7 +199,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::UpdatePolicyRequest>,
     ) -> std::result::Result<Response<pb::Policy>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         Ok(Response::new(
             policies::update(self, caller, request.get_ref()).await?,
         ))
@@ -211,7 +209,7 @@ impl<S: NotificationStore> Notifications for NotificationsApi<S> {
         &self,
         request: Request<pb::DeletePolicyRequest>,
     ) -> std::result::Result<Response<pb::DeletePolicyResponse>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         policies::delete(self, caller, request.get_ref()).await?;
         Ok(Response::new(pb::DeletePolicyResponse {}))
     }

@@ -6,7 +6,7 @@ use crate::{
     error::{Result, TasksError},
     store::TaskStore,
 };
-use p06_kit::{Caller, Role, dates};
+use p06_kit::{Caller, Grant, dates};
 use p06_proto::tasks::v1 as pb;
 
 fn to_pb(e: Extension) -> pb::Extension {
@@ -49,25 +49,13 @@ fn extension_key(name: &str) -> Result<(String, String, String)> {
     Ok((task, unit, id.to_string()))
 }
 
-fn own_unit(caller: &Caller, unit: &str) -> bool {
-    match caller {
-        Caller::Service => true,
-        Caller::User(i) => i.unit == format!("units/{unit}") && i.role != Role::Viewer,
-    }
-}
-
 pub(super) async fn request<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: &pb::RequestExtensionRequest,
 ) -> Result<pb::Extension> {
     let (task, unit) = convert::assignment_key("parent", &req.parent)?;
-    if !own_unit(caller, &unit) {
-        return Err(TasksError::denied(
-            "NOT_ASSIGNEE",
-            format!("only units/{unit} may ask to extend its deadline"),
-        ));
-    }
+    caller.check_unit(&unit)?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 4000 {
         return Err(TasksError::invalid(
@@ -135,9 +123,6 @@ pub(super) async fn decide<S: TaskStore>(
     caller: &Caller,
     req: &pb::DecideExtensionRequest,
 ) -> Result<pb::DecideExtensionResponse> {
-    caller
-        .require(&[Role::Admin, Role::Coordinator], "DecideExtension")
-        .map_err(TasksError::PermissionDenied)?;
     let (task, unit, id) = extension_key(&req.name)?;
     let m = api.mutation(caller, "DecideExtension", &req.request_id)?;
     let note = req.note.trim().to_string();
@@ -180,16 +165,11 @@ pub(super) async fn decide<S: TaskStore>(
 
 pub(super) async fn list<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: &pb::ListExtensionsRequest,
 ) -> Result<pb::ListExtensionsResponse> {
     let (task, unit) = convert::assignment_key("parent", &req.parent)?;
-    if !TasksApi::<S>::may_see_unit(caller, &unit) {
-        return Err(TasksError::denied(
-            "OTHER_UNIT",
-            format!("this key acts for another unit than units/{unit}"),
-        ));
-    }
+    caller.check_unit(&unit)?;
     let all = api.store.list_extensions(&task, &unit).await?;
     Ok(pb::ListExtensionsResponse {
         extensions: all.into_iter().map(to_pb).collect(),

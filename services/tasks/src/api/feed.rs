@@ -5,7 +5,7 @@
 
 use super::{TasksApi, convert};
 use crate::{error::Result, store::TaskStore};
-use p06_kit::{Caller, Role};
+use p06_kit::Grant;
 use p06_proto::tasks::v1 as pb;
 use std::{pin::Pin, time::Duration};
 use tokio_stream::Stream;
@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 pub(super) fn watch<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: Caller,
+    caller: Grant,
     after: i64,
 ) -> Result<ChangeStream> {
     if after < 0 {
@@ -29,10 +29,7 @@ pub(super) fn watch<S: TaskStore>(
         ));
     }
     // A UNIT key follows its own unit's changes only.
-    let own = caller
-        .identity()
-        .filter(|i| i.role == Role::Unit)
-        .map(|i| i.unit.trim_start_matches("units/").to_string());
+    let own = caller.reach().unit().map(str::to_string);
     let (store, written, shutdown) = (api.store.clone(), api.written.clone(), api.shutdown.clone());
     let (tx, rx) = tokio::sync::mpsc::channel(BATCH);
     tokio::spawn(async move {

@@ -7,7 +7,7 @@ use crate::{
     error::{Result, TasksError},
     store::TaskStore,
 };
-use p06_kit::{Caller, Role, dates};
+use p06_kit::{Caller, Grant, dates};
 use p06_proto::tasks::v1 as pb;
 
 fn to_pb(k: Indicator) -> pb::Indicator {
@@ -55,9 +55,6 @@ pub(super) async fn create<S: TaskStore>(
     caller: &Caller,
     req: &pb::CreateIndicatorRequest,
 ) -> Result<pb::Indicator> {
-    caller
-        .require(&[Role::Admin, Role::Coordinator], "CreateIndicator")
-        .map_err(TasksError::PermissionDenied)?;
     let m = api.mutation(caller, "CreateIndicator", &req.request_id)?;
     if let Some(id) = api.replay(&m).await? {
         return indicator(api, "indicator_id", &format!("indicators/{id}"))
@@ -131,24 +128,16 @@ pub(super) async fn list<S: TaskStore>(api: &TasksApi<S>) -> Result<pb::ListIndi
 
 pub(super) async fn record<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: &pb::RecordIndicatorValueRequest,
 ) -> Result<pb::IndicatorValue> {
     let v = req
         .value
         .as_ref()
         .ok_or_else(|| TasksError::invalid("value", "is required"))?;
-    let k = indicator(api, "value.indicator", &v.indicator).await?;
     let unit = convert::id_in("value.unit", "units", &v.unit)?.to_string();
-    let own = caller
-        .identity()
-        .is_some_and(|i| i.unit == v.unit && i.role == Role::Unit);
-    if !own && !caller.has_role(&[Role::Admin, Role::Coordinator]) {
-        return Err(TasksError::denied(
-            "NOT_OWN_UNIT",
-            format!("this key may not record values for {}", v.unit),
-        ));
-    }
+    caller.check_unit(&unit)?;
+    let k = indicator(api, "value.indicator", &v.indicator).await?;
     if !v.value.is_finite() || v.value < 0.0 {
         return Err(TasksError::invalid(
             "value.value",

@@ -8,7 +8,7 @@ use crate::{
     store::{AssignmentOrder, AssignmentQuery, TaskStore},
 };
 use p06_kit::{
-    Caller, Role, dates,
+    Grant, dates,
     filter::{self, Op, SqlCondition, SqlValue},
     page,
 };
@@ -142,22 +142,14 @@ fn order(order_by: &str) -> Result<(AssignmentOrder, bool)> {
     Ok((order, descending))
 }
 
-/// The caller's own unit, when its key may see only that unit.
-fn restricted_unit(caller: &Caller) -> Option<String> {
-    caller
-        .identity()
-        .filter(|i| i.role == Role::Unit)
-        .map(|i| i.unit.trim_start_matches("units/").to_string())
-}
-
 pub(super) async fn assignments<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: &pb::ListAssignmentsRequest,
 ) -> Result<pb::ListAssignmentsResponse> {
     let limit = page::size(req.page_size)?;
     let as_of = api.as_of("as_of", &req.as_of)?;
-    let own = restricted_unit(caller);
+    let own = caller.reach().unit().map(str::to_string);
     let first = if own.is_some() { 2 } else { 1 };
     let user = filter::parse(&req.filter)
         .map_err(Status::from)?
@@ -284,16 +276,11 @@ pub(super) async fn directives<S: TaskStore>(
 
 pub(super) async fn events<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: &pb::ListAssignmentEventsRequest,
 ) -> Result<pb::ListAssignmentEventsResponse> {
     let (task, unit) = convert::assignment_key("name", &req.name)?;
-    if !TasksApi::<S>::may_see_unit(caller, &unit) {
-        return Err(TasksError::denied(
-            "OTHER_UNIT",
-            format!("this key acts for another unit than units/{unit}"),
-        ));
-    }
+    caller.check_unit(&unit)?;
     let limit = page::size(req.page_size)?;
     let fingerprint = page::fingerprint(&[&req.name]);
     let after = match page::decode(&fingerprint, &req.page_token, 1)? {
@@ -368,12 +355,8 @@ pub(super) fn recurring_in(scope: Option<&(&'static str, String)>) -> SqlConditi
 
 pub(super) async fn audit<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
     req: &pb::ListAuditLogRequest,
 ) -> Result<pb::ListAuditLogResponse> {
-    caller
-        .require(&[Role::Admin, Role::Coordinator], "ListAuditLog")
-        .map_err(TasksError::PermissionDenied)?;
     let limit = page::size(req.page_size)?;
     let fingerprint = page::fingerprint(&["audit", &req.resource_prefix]);
     let before = match page::decode(&fingerprint, &req.page_token, 1)? {

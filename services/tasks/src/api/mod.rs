@@ -20,7 +20,7 @@ use crate::{
     store::{Mutation, TaskStore},
 };
 use convert::{assignment_key, assignment_to_pb, directive_to_pb, id_in, task_to_pb};
-use p06_kit::{Caller, Role, Shutdown, client::InternalChannel, clock::SharedClock, dates};
+use p06_kit::{Caller, Grant, Shutdown, client::InternalChannel, clock::SharedClock, dates};
 use p06_proto::{
     localities::v1::localities_client::LocalitiesClient,
     tasks::v1::{self as pb, tasks_server::Tasks},
@@ -110,14 +110,6 @@ impl<S: TaskStore> TasksApi<S> {
             None => Ok(None),
         }
     }
-
-    /// A UNIT (or VIEWER) key bound to another unit may not see it.
-    fn may_see_unit(caller: &Caller, unit_id: &str) -> bool {
-        match caller {
-            Caller::Service => true,
-            Caller::User(i) => i.role != Role::Unit || i.unit == format!("units/{unit_id}"),
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -133,7 +125,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetDirectiveRequest>,
     ) -> Result<Response<pb::Directive>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let id = id_in("name", "directives", &request.get_ref().name)?;
         let d = self
             .store
@@ -148,7 +140,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListDirectivesRequest>,
     ) -> Result<Response<pb::ListDirectivesResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(
             list::directives(self, request.get_ref()).await?,
         ))
@@ -165,7 +157,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let id = id_in("name", "tasks", &request.get_ref().name)?;
         let t = self.store.get_task(id).await.map_err(TasksError::from)?;
         Ok(Response::new(task_to_pb(t.ok_or_else(|| {
@@ -177,18 +169,12 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = Grant::of(&request)?;
         let req = request.get_ref();
         let (task, unit) = assignment_key("name", &req.name)?;
         let as_of = self.as_of("as_of", &req.as_of)?;
         let not_found = || TasksError::NotFound(req.name.clone());
-        if !Self::may_see_unit(caller, &unit) {
-            return Err(TasksError::denied(
-                "OTHER_UNIT",
-                format!("this key acts for another unit than units/{unit}"),
-            )
-            .into());
-        }
+        caller.check_unit(&unit)?;
         let a = self
             .store
             .get_assignment(&task, &unit)
@@ -205,7 +191,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListAssignmentsRequest>,
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             list::assignments(self, &caller, request.get_ref()).await?,
         ))
@@ -243,7 +229,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListAssignmentEventsRequest>,
     ) -> Result<Response<pb::ListAssignmentEventsResponse>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             list::events(self, &caller, request.get_ref()).await?,
         ))
@@ -253,7 +239,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::RequestExtensionRequest>,
     ) -> Result<Response<pb::Extension>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             extensions::request(self, &caller, request.get_ref()).await?,
         ))
@@ -263,7 +249,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::DecideExtensionRequest>,
     ) -> Result<Response<pb::DecideExtensionResponse>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             extensions::decide(self, &caller, request.get_ref()).await?,
         ))
@@ -273,7 +259,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListExtensionsRequest>,
     ) -> Result<Response<pb::ListExtensionsResponse>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             extensions::list(self, &caller, request.get_ref()).await?,
         ))
@@ -283,10 +269,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ApplyAdministrativeChangesRequest>,
     ) -> Result<Response<pb::ApplyAdministrativeChangesResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        caller
-            .require(&[Role::Admin], "ApplyAdministrativeChanges")
-            .map_err(TasksError::PermissionDenied)?;
+        let caller = Grant::of(&request)?;
         let date = self.as_of("date", &request.get_ref().date)?;
         let m = self.mutation(caller, "ApplyAdministrativeChanges", "")?;
         let moves = self.apply_administrative_changes(date, &m).await?;
@@ -301,7 +284,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::Calendar>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(write::calendar_year(
             &self.calendar(),
             request.get_ref().year,
@@ -319,7 +302,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::AddWorkingDaysRequest>,
     ) -> Result<Response<pb::AddWorkingDaysResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         let req = request.get_ref();
         let from = dates::parse("date", &req.date)?;
         let n = u32::try_from(req.working_days)
@@ -339,18 +322,12 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetSummaryRequest>,
     ) -> Result<Response<pb::Summary>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         let req = request.get_ref();
         let as_of = self.as_of("as_of", &req.as_of)?;
         let scope = list::summary_scope(req)?;
-        if let (Caller::User(i), Some(("unit_id", unit))) = (&caller, scope.as_ref())
-            && !Self::may_see_unit(&caller, unit)
-        {
-            return Err(TasksError::denied(
-                "OTHER_UNIT",
-                format!("{} may not read units/{unit}", i.key),
-            )
-            .into());
+        if let Some(("unit_id", unit)) = scope.as_ref() {
+            caller.check_unit(unit)?;
         }
         let mut counts = self
             .store
@@ -392,7 +369,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetScoreboardRequest>,
     ) -> Result<Response<pb::Scoreboard>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(
             scoreboard::get(self, request.get_ref()).await?,
         ))
@@ -402,7 +379,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::CreateIndicatorRequest>,
     ) -> Result<Response<pb::Indicator>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             indicators::create(self, &caller, request.get_ref()).await?,
         ))
@@ -412,7 +389,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListIndicatorsRequest>,
     ) -> Result<Response<pb::ListIndicatorsResponse>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(indicators::list(self).await?))
     }
 
@@ -420,7 +397,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::RecordIndicatorValueRequest>,
     ) -> Result<Response<pb::IndicatorValue>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(
             indicators::record(self, &caller, request.get_ref()).await?,
         ))
@@ -430,7 +407,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::GetIndicatorProgressRequest>,
     ) -> Result<Response<pb::IndicatorProgress>, Status> {
-        Caller::of(&request)?;
+        Grant::of(&request)?;
         Ok(Response::new(
             indicators::progress(self, request.get_ref()).await?,
         ))
@@ -440,10 +417,8 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::ListAuditLogRequest>,
     ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
-        let caller = Caller::of(&request)?.clone();
-        Ok(Response::new(
-            list::audit(self, &caller, request.get_ref()).await?,
-        ))
+        Grant::of(&request)?;
+        Ok(Response::new(list::audit(self, request.get_ref()).await?))
     }
 
     type WatchChangesStream = feed::ChangeStream;
@@ -452,7 +427,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         &self,
         request: Request<pb::WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        let caller = Caller::of(&request)?.clone();
+        let caller = Grant::of(&request)?.clone();
         Ok(Response::new(feed::watch(
             self,
             caller,

@@ -13,20 +13,13 @@ use crate::{
     store::{NewAssignment, TaskStore},
 };
 use futures::{StreamExt as _, TryStreamExt as _};
-use p06_kit::{Caller, Role, dates};
+use p06_kit::{Grant, dates};
 use p06_proto::{localities::v1 as loc, tasks::v1 as pb};
 use tonic::Request;
 
-const COORDINATORS: &[Role] = &[Role::Admin, Role::Coordinator];
 /// Unit look-ups one CreateTask makes at once (a task for every commune
 /// must not open thousands of calls to localities together).
 const UNIT_LOOKUPS_AT_ONCE: usize = 16;
-
-fn require(caller: &Caller, roles: &[Role], action: &str) -> Result<()> {
-    caller
-        .require(roles, action)
-        .map_err(TasksError::PermissionDenied)
-}
 
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String> {
     let v = value.trim();
@@ -98,8 +91,7 @@ pub(super) async fn create_directive<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::CreateDirectiveRequest>,
 ) -> Result<pb::Directive> {
-    let caller = Caller::of(&request)?;
-    require(caller, COORDINATORS, "CreateDirective")?;
+    let caller = Grant::of(&request)?;
     let req = request.get_ref();
     let m = api.mutation(caller, "CreateDirective", &req.request_id)?;
     if let Some(id) = api.replay(&m).await? {
@@ -145,8 +137,7 @@ pub(super) async fn create_task<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::CreateTaskRequest>,
 ) -> Result<pb::CreateTaskResponse> {
-    let caller = Caller::of(&request)?;
-    require(caller, COORDINATORS, "CreateTask")?;
+    let caller = Grant::of(&request)?;
     let req = request.get_ref();
     let m = api.mutation(caller, "CreateTask", &req.request_id)?;
     let today = m.today;
@@ -313,37 +304,6 @@ async fn task_response<S: TaskStore>(
     })
 }
 
-/// Who may take an action on an assignment of `unit`.
-enum Actor {
-    /// The assigned unit only.
-    Unit,
-    /// The unit, coordinators and admins.
-    UnitOrCoordinator,
-    /// Coordinators and admins.
-    Coordinator,
-}
-
-fn authorize(caller: &Caller, unit: &str, who: Actor, action: &str) -> Result<()> {
-    let own = matches!(caller, Caller::Service)
-        || caller
-            .identity()
-            .is_some_and(|i| i.unit == format!("units/{unit}") && i.role != Role::Viewer);
-    let coordinator = caller.has_role(COORDINATORS);
-    let allowed = match who {
-        Actor::Unit => own,
-        Actor::UnitOrCoordinator => own || coordinator,
-        Actor::Coordinator => coordinator,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(TasksError::denied(
-            "NOT_ASSIGNEE",
-            format!("{action} on units/{unit}'s assignment is not allowed for this key"),
-        ))
-    }
-}
-
 /// The request fields common to every state change.
 struct Change<'a> {
     name: &'a str,
@@ -375,9 +335,8 @@ change_requests!(
 
 async fn act<S: TaskStore>(
     api: &TasksApi<S>,
-    caller: &Caller,
+    caller: &Grant,
     req: Change<'_>,
-    who: Actor,
     method: &'static str,
     action: Action,
 ) -> Result<pb::Assignment> {
@@ -387,7 +346,7 @@ async fn act<S: TaskStore>(
         etag,
     } = req;
     let (task, unit) = convert::assignment_key("name", name)?;
-    authorize(caller, &unit, who, method)?;
+    caller.check_unit(&unit)?;
     actions::validate(&action).map_err(|(f, msg)| TasksError::invalid(f, msg))?;
     let mut m = api.mutation(caller, method, request_id)?;
     // The etag is checked inside the write's transaction, so a change made
@@ -426,29 +385,21 @@ pub(super) async fn report_progress<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::ReportProgressRequest>,
 ) -> Result<pb::Assignment> {
-    let caller = Caller::of(&request)?;
+    let caller = Grant::of(&request)?;
     let r = request.get_ref();
     let action = Action::Progress {
         percent: r.percent,
         note: r.note.clone(),
         evidence_link: r.evidence_link.clone(),
     };
-    act(
-        api,
-        caller,
-        r.fields(),
-        Actor::Unit,
-        "ReportProgress",
-        action,
-    )
-    .await
+    act(api, caller, r.fields(), "ReportProgress", action).await
 }
 
 pub(super) async fn complete<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::CompleteAssignmentRequest>,
 ) -> Result<pb::Assignment> {
-    let caller = Caller::of(&request)?;
+    let caller = Grant::of(&request)?;
     let r = request.get_ref();
     let on =
         dates::parse_opt("completed_on", &r.completed_on)?.unwrap_or_else(|| api.clock.today());
@@ -456,56 +407,32 @@ pub(super) async fn complete<S: TaskStore>(
         on,
         note: r.note.clone(),
     };
-    act(
-        api,
-        caller,
-        r.fields(),
-        Actor::UnitOrCoordinator,
-        "CompleteAssignment",
-        action,
-    )
-    .await
+    act(api, caller, r.fields(), "CompleteAssignment", action).await
 }
 
 pub(super) async fn reopen<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::ReopenAssignmentRequest>,
 ) -> Result<pb::Assignment> {
-    let caller = Caller::of(&request)?;
+    let caller = Grant::of(&request)?;
     let r = request.get_ref();
     let action = Action::Reopen {
         reason: r.reason.clone(),
     };
-    act(
-        api,
-        caller,
-        r.fields(),
-        Actor::Coordinator,
-        "ReopenAssignment",
-        action,
-    )
-    .await
+    act(api, caller, r.fields(), "ReopenAssignment", action).await
 }
 
 pub(super) async fn cancel<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::CancelAssignmentRequest>,
 ) -> Result<pb::Assignment> {
-    let caller = Caller::of(&request)?;
+    let caller = Grant::of(&request)?;
     let r = request.get_ref();
     let action = Action::Cancel {
         on: api.clock.today(),
         reason: r.reason.clone(),
     };
-    act(
-        api,
-        caller,
-        r.fields(),
-        Actor::Coordinator,
-        "CancelAssignment",
-        action,
-    )
-    .await
+    act(api, caller, r.fields(), "CancelAssignment", action).await
 }
 
 /// One year of the calendar as the API shows it.
@@ -535,8 +462,7 @@ pub(super) async fn update_calendar<S: TaskStore>(
     api: &TasksApi<S>,
     request: Request<pb::UpdateCalendarRequest>,
 ) -> Result<pb::Calendar> {
-    let caller = Caller::of(&request)?;
-    require(caller, &[Role::Admin], "UpdateCalendar")?;
+    let caller = Grant::of(&request)?;
     let req = request.get_ref();
     let m = api.mutation(caller, "UpdateCalendar", &req.request_id)?;
     let c = req
