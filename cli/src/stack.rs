@@ -131,7 +131,7 @@ impl Stack {
             p06_gateway::bootstrap_admin_key(&options.databases.gateway, BOOTSTRAP_UNIT)
                 .await
                 .context("gateway database")?;
-        let gateway = p06_gateway::Config {
+        let mut gateway = p06_gateway::Config {
             database_url: options.databases.gateway.clone(),
             internal_token: internal_token.clone(),
             localities_url: format!("http://{localities_addr}"),
@@ -139,6 +139,13 @@ impl Stack {
             notifications_url: format!("http://{notifications_addr}"),
             ..options.gateway_config
         };
+        if gateway.secret_sealing_key.is_empty() {
+            // One for this run, held in memory only: retries within the run
+            // get their secret back, and nothing at rest can unseal it.
+            use base64::Engine as _;
+            gateway.secret_sealing_key =
+                base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        }
         let notifications_config = p06_notifications::Config {
             database_url: options.databases.notifications.clone(),
             internal_token: internal_token.clone(),

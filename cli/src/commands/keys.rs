@@ -117,7 +117,13 @@ pub async fn run(args: &ClientArgs, command: KeysCommand) -> anyhow::Result<()> 
             if let Some(k) = &r.api_key {
                 println!("{}", key_line(k));
             }
-            println!("secret (shown once): {}", r.secret);
+            if r.secret.is_empty() {
+                println!(
+                    "secret: not returned (a retry of a create the gateway cannot unseal; revoke the key and create another if the secret is lost)"
+                );
+            } else {
+                println!("secret (shown once): {}", r.secret);
+            }
         }
         KeysCommand::List { all } => {
             let mut request = pb::ListApiKeysRequest {

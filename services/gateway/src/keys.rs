@@ -9,10 +9,12 @@
 
 use crate::{
     error::GatewayError,
+    seal::Sealer,
     store::{ApiKeyRecord, CreateRequest, Inserted, KeyStore},
     token::{self, Secret},
 };
 use p06_kit::{Role, page};
+use std::sync::Arc;
 
 /// How long a create request id is remembered for retries.
 pub const REQUEST_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
@@ -37,7 +39,8 @@ pub struct KeySpec {
 pub struct CreatedKey {
     /// The stored key.
     pub key: ApiKeyRecord,
-    /// The bearer token, shown once.
+    /// The bearer token, shown once; empty on a replay whose secret
+    /// cannot be unsealed (no sealing key, or another one).
     pub token: String,
 }
 
@@ -45,6 +48,7 @@ pub struct CreatedKey {
 #[derive(Debug, Clone)]
 pub struct Keys<S> {
     store: S,
+    sealer: Arc<Sealer>,
 }
 
 /// The current time in microseconds since the epoch.
@@ -99,9 +103,18 @@ pub fn parse_key_name(name: &str, field: &str) -> Result<String, GatewayError> {
 }
 
 impl<S: KeyStore> Keys<S> {
-    /// Key operations over `store`.
+    /// Key operations over `store` that keep no secret for retries.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self::with_sealer(store, Sealer::none())
+    }
+
+    /// Key operations over `store` that seal each new secret with `sealer`
+    /// for the retries of its request.
+    pub fn with_sealer(store: S, sealer: Sealer) -> Self {
+        Self {
+            store,
+            sealer: Arc::new(sealer),
+        }
     }
 
     /// The store underneath.
@@ -111,7 +124,8 @@ impl<S: KeyStore> Keys<S> {
 
     /// Creates a key for `spec` on behalf of `creator` ("apiKeys/…", or empty
     /// for an operator). A non-empty `request_id` seen from the same creator
-    /// in the last 24 hours returns the first key and token again.
+    /// in the last 24 hours returns the first key again, with its token
+    /// when the sealer can unseal it.
     pub async fn create(
         &self,
         spec: KeySpec,
@@ -131,7 +145,7 @@ impl<S: KeyStore> Keys<S> {
         let request_hash =
             (!request_id.is_empty()).then(|| token::request_hash(creator, request_id));
         if let Some(hash) = &request_hash
-            && let Some(replayed) = self.replay(hash, request_id, &fingerprint, now).await?
+            && let Some(replayed) = self.replay(hash, &fingerprint, now).await?
         {
             return Ok(replayed);
         }
@@ -148,10 +162,10 @@ impl<S: KeyStore> Keys<S> {
             revoke_time: None,
         };
         let request = request_hash.clone().map(|request_hash| CreateRequest {
+            sealed_secret: self.sealer.seal(&secret, &id, &request_hash),
             request_hash,
             key_id: id.clone(),
             fingerprint: fingerprint.clone(),
-            sealed_secret: secret.seal(request_id, &id),
             create_time: now,
         });
         match self
@@ -174,14 +188,12 @@ impl<S: KeyStore> Keys<S> {
             }
             Inserted::RequestExists => {
                 let hash = request_hash.unwrap_or_default();
-                self.replay(&hash, request_id, &fingerprint, now)
-                    .await?
-                    .ok_or_else(|| {
-                        tonic::Status::aborted(
-                            "a request with this request_id was being processed; retry",
-                        )
-                        .into()
-                    })
+                self.replay(&hash, &fingerprint, now).await?.ok_or_else(|| {
+                    tonic::Status::aborted(
+                        "a request with this request_id was being processed; retry",
+                    )
+                    .into()
+                })
             }
         }
     }
@@ -189,7 +201,6 @@ impl<S: KeyStore> Keys<S> {
     async fn replay(
         &self,
         request_hash: &str,
-        request_id: &str,
         fingerprint: &str,
         now: i64,
     ) -> Result<Option<CreatedKey>, GatewayError> {
@@ -206,18 +217,21 @@ impl<S: KeyStore> Keys<S> {
                 "was already used for a different CreateApiKey request in the last 24 hours",
             ));
         }
-        let key = self.store.get_key(&found.key_id).await?;
-        let secret = Secret::unseal(&found.sealed_secret, request_id, &found.key_id);
-        match (key, secret) {
-            (Some(key), Some(secret)) => {
-                tracing::info!(key = %key_name(&key.id), "api key create replayed for a retried request");
-                Ok(Some(CreatedKey {
-                    token: token::format_token(&key.id, &secret),
-                    key,
-                }))
-            }
-            _ => Err(tonic::Status::internal("stored create request is inconsistent").into()),
-        }
+        let Some(key) = self.store.get_key(&found.key_id).await? else {
+            return Err(tonic::Status::internal("stored create request is inconsistent").into());
+        };
+        let secret = self
+            .sealer
+            .unseal(&found.sealed_secret, &found.key_id, request_hash);
+        tracing::info!(
+            key = %key_name(&key.id),
+            with_secret = secret.is_some(),
+            "api key create replayed for a retried request"
+        );
+        Ok(Some(CreatedKey {
+            token: secret.map_or_else(String::new, |s| token::format_token(&key.id, &s)),
+            key,
+        }))
     }
 
     /// The key named `name` ("apiKeys/…").

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod proxy;
+pub mod seal;
 pub mod store;
 pub mod token;
 pub mod watch;
@@ -66,6 +67,11 @@ pub struct Config {
     /// One INFO line per call (target `p06::access`): method, code,
     /// duration, caller key and unit, peer.
     pub access_log: bool,
+    /// The base64 of 32 random bytes (`openssl rand -base64 32`) that seals
+    /// a new key's secret for the retries of its CreateApiKey (24 hours);
+    /// empty = nothing is kept and a retry returns the key without its
+    /// secret.
+    pub secret_sealing_key: String,
 }
 
 impl Default for Config {
@@ -83,6 +89,7 @@ impl Default for Config {
             max_open_requests: 64,
             stream_key_check_ms: 5_000,
             access_log: true,
+            secret_sealing_key: String::new(),
         }
     }
 }
@@ -100,8 +107,9 @@ pub async fn serve(
         );
     }
     let proxy = proxy::Proxy::new(&config)?;
+    let sealer = seal::Sealer::from_setting(&config.secret_sealing_key)?;
     let store = Store::open(&config.database_url).await?;
-    let keys = Keys::new(store.clone());
+    let keys = Keys::with_sealer(store.clone(), sealer);
     store.pool().observe("gateway");
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let local = local_routes(keys.clone(), health_service)?;

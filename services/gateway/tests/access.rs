@@ -18,6 +18,83 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+/// A sealing key (the base64 of 32 bytes).
+const SEALING_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// The sealed secrets kept for retries, straight from the database.
+async fn kept_secrets(app: &App) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let kept = sqlx::query_scalar("SELECT sealed_secret FROM create_requests")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    kept
+}
+
+/// What follows "p06_<key id>_" in a token.
+fn secret_part(token: &str) -> &str {
+    token.rsplit('_').next().unwrap()
+}
+
+#[tokio::test]
+async fn retried_creates_return_the_secret_only_when_sealed_with_the_gateway_key() {
+    // Sealed: the retry gets the same token; the table holds no secret.
+    let app = App::start(|c| c.secret_sealing_key = SEALING_KEY.into()).await;
+    let mut access = AccessClient::new(app.channel.clone());
+    let first = access
+        .create_api_key(authed(unit_key("units/p01", "seal-1"), &app.admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = access
+        .create_api_key(authed(unit_key("units/p01", "seal-1"), &app.admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.secret, first.secret);
+    let kept = kept_secrets(&app).await;
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].starts_with("v1."), "{kept:?}");
+    assert!(!kept[0].contains(secret_part(&first.secret)), "{kept:?}");
+    let mut kept = app.stop_keeping_data().await;
+
+    // The same database without the sealing key (or with another): the
+    // retry returns the same key, documented as without its secret.
+    for setting in ["", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="] {
+        let app = App::start_on(kept, |c| c.secret_sealing_key = setting.into()).await;
+        let mut access = AccessClient::new(app.channel.clone());
+        let replayed = access
+            .create_api_key(authed(unit_key("units/p01", "seal-1"), &app.admin))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            replayed.api_key.unwrap().name,
+            first.api_key.clone().unwrap().name
+        );
+        assert_eq!(replayed.secret, "", "sealing key {setting:?}");
+        kept = app.stop_keeping_data().await;
+    }
+    drop(kept);
+
+    // Without a sealing key nothing is kept at all.
+    let app = App::start(|_| {}).await;
+    let mut access = AccessClient::new(app.channel.clone());
+    let created = access
+        .create_api_key(authed(unit_key("units/p02", "plain-1"), &app.admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("p06_"));
+    assert_eq!(kept_secrets(&app).await, vec![String::new()]);
+    app.stop().await;
+
+    // A malformed sealing key stops the gateway at start with a clear error.
+    let error = p06_gateway::seal::Sealer::from_setting("short").unwrap_err();
+    assert!(error.to_string().contains("secret_sealing_key"), "{error}");
+}
+
 fn unit_key(unit: &str, request_id: &str) -> CreateApiKeyRequest {
     CreateApiKeyRequest {
         api_key: Some(ApiKey {
@@ -32,7 +109,7 @@ fn unit_key(unit: &str, request_id: &str) -> CreateApiKeyRequest {
 
 #[tokio::test]
 async fn keys_identity_and_roles() {
-    let app = App::start(|_| {}).await;
+    let app = App::start(|c| c.secret_sealing_key = SEALING_KEY.into()).await;
     let mut access = AccessClient::new(app.channel.clone());
 
     let me = access

@@ -46,6 +46,21 @@ impl App {
                 .unwrap()
                 .is_none()
         );
+        Self::serve(dir, database_url, admin, configure).await
+    }
+
+    /// Starts another gateway on the data of a stopped one (see
+    /// [`App::stop_keeping_data`]), with the same admin key.
+    pub async fn start_on(kept: Kept, configure: impl FnOnce(&mut Config)) -> App {
+        Self::serve(kept.dir, kept.database_url, kept.admin, configure).await
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        database_url: String,
+        admin: String,
+        configure: impl FnOnce(&mut Config),
+    ) -> App {
         let mut config = Config {
             database_url: database_url.clone(),
             internal_token: INTERNAL_TOKEN.into(),
@@ -69,10 +84,27 @@ impl App {
 
     /// Stops the gateway and checks it shut down cleanly.
     pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the gateway and keeps its data for [`App::start_on`].
+    pub async fn stop_keeping_data(self) -> Kept {
         self.shutdown.trigger();
         drop(self.channel);
         self.handle.await.unwrap().unwrap();
+        Kept {
+            dir: self._dir,
+            database_url: self.database_url,
+            admin: self.admin,
+        }
     }
+}
+
+/// The data of a stopped gateway.
+pub struct Kept {
+    dir: tempfile::TempDir,
+    database_url: String,
+    admin: String,
 }
 
 /// `message` with `authorization: Bearer token`.
