@@ -254,6 +254,80 @@ async fn eleven_units_each_see_and_report_only_their_own() {
 }
 
 #[tokio::test]
+async fn a_retried_report_answers_what_the_first_call_answered() {
+    let clock = clock_at(2024, 7, 10);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = stack.key_for("units/wg06", Role::Coordinator).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let parent = directive(&mut tasks, "345/TB-VPCP", "2024-07-02").await;
+    let created = tasks
+        .create_task(pb::CreateTaskRequest {
+            parent,
+            task: Some(task(
+                "Báo cáo kết quả làm sạch dữ liệu dân cư",
+                pb::deadline_rule::Rule::Date("2024-07-15".into()),
+            )),
+            assignees: assignees(&["p01"]),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let name = created.assignments[0].name.clone();
+    let mut hanoi = stack
+        .tasks(&stack.key_for("units/p01", Role::Unit).await)
+        .await;
+    let report = |percent: i32, rid: &str| pb::ReportProgressRequest {
+        name: name.clone(),
+        percent,
+        note: format!("đạt {percent}%"),
+        evidence_link: String::new(),
+        request_id: rid.into(),
+        etag: String::new(),
+    };
+    let first = hanoi
+        .report_progress(report(30, "r-30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.progress_percent, 30);
+    assert_eq!(first.status, pb::AssignmentStatus::InProgress as i32);
+    let later = hanoi
+        .report_progress(report(60, "r-60"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(later.progress_percent, 60);
+    // Past the deadline, the retry of the first report still answers what
+    // the first call did: 30 %, in progress, its etag; and writes nothing.
+    clock.set(Utc.with_ymd_and_hms(2024, 7, 20, 2, 0, 0).unwrap());
+    let retried = hanoi
+        .report_progress(report(30, "r-30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, first);
+    let now = hanoi
+        .get_assignment(pb::GetAssignmentRequest {
+            name: name.clone(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((now.progress_percent, now.etag.clone()), (60, later.etag.clone()));
+    assert_eq!(now.status, pb::AssignmentStatus::Overdue as i32);
+    // A retry with the same request id but other content is still the
+    // first call's answer (AIP-155: the request id names the call).
+    let odd = hanoi
+        .report_progress(report(90, "r-30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(odd, first);
+}
+
+#[tokio::test]
 async fn statuses_and_summaries_match_the_hand_computed_table() {
     let clock = clock_at(2024, 7, 2);
     let stack = TestStack::start_at(Arc::new(clock.clone())).await;

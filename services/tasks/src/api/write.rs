@@ -6,7 +6,7 @@ use crate::{
     domain::{
         actions::{self, Action},
         calendar::{Calendar, CalendarDay, DayKind},
-        model::{DeadlineRule, Directive, Task, directive_id},
+        model::{Acted, DeadlineRule, Directive, Task, directive_id},
         status::Period,
     },
     error::{Result, TasksError},
@@ -356,29 +356,30 @@ async fn act<S: TaskStore>(
         let version = etag.trim_matches('"').parse::<i64>().unwrap_or(-1);
         m.expected_version = Some(version);
     }
-    let a = match api.replay(&m).await? {
-        Some(_) => api
-            .store
-            .get_assignment(&task, &unit)
-            .await?
-            .ok_or_else(|| TasksError::NotFound(name.to_string()))?,
+    // A retry answers what the first call answered (kept with its request
+    // id), also when it raced that call.
+    let first = match api.replay(&m).await? {
+        Some(kept) => kept,
         None => match api.store.act(&task, &unit, &action, &m).await {
             Ok(a) => {
                 api.written(m.method);
-                a
+                return Ok(convert::assignment_to_pb(a, m.today));
             }
-            // A retry that raced its first attempt gets the first result.
-            Err(e) => match api.replay(&m).await? {
-                Some(_) => api
-                    .store
-                    .get_assignment(&task, &unit)
-                    .await?
-                    .ok_or_else(|| TasksError::NotFound(name.to_string()))?,
-                None => return Err(e.into()),
-            },
+            Err(e) => api.replay(&m).await?.ok_or(e)?,
         },
     };
-    Ok(convert::assignment_to_pb(a, m.today))
+    match Acted::from_record(&first) {
+        Some(acted) => Ok(convert::assignment_to_pb(acted.assignment, acted.today)),
+        // Kept before first results were: the assignment as it is now.
+        None => {
+            let a = api
+                .store
+                .get_assignment(&task, &unit)
+                .await?
+                .ok_or_else(|| TasksError::NotFound(name.to_string()))?;
+            Ok(convert::assignment_to_pb(a, m.today))
+        }
+    }
 }
 
 pub(super) async fn report_progress<S: TaskStore>(

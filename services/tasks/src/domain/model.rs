@@ -4,7 +4,7 @@ use super::status::{Period, StatusInput};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// The programme's task groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TaskGroup {
     /// Institutions (thể chế).
     Institutions,
@@ -56,7 +56,7 @@ p06_kit::str_enum!(DirectiveType, prefixes = ["DIRECTIVE_TYPE_"], {
 });
 
 /// The role of an assignee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AssigneeRole {
     /// Leads.
     Lead,
@@ -175,7 +175,7 @@ pub struct Task {
 }
 
 /// One task assigned to one unit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     /// Task id.
     pub task_id: String,
@@ -236,6 +236,29 @@ impl Assignment {
     /// Whether it can still change (not completed or cancelled).
     pub fn is_open(&self) -> bool {
         self.completed_on.is_none() && self.cancelled_on.is_none() && self.moved_on.is_none()
+    }
+}
+
+/// What an assignment action answered first: the assignment after it and
+/// the day it was taken (its status is derived as of that day), kept with
+/// the request id so a retry answers the same.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Acted {
+    /// The day of the action.
+    pub today: NaiveDate,
+    /// The assignment right after it.
+    pub assignment: Assignment,
+}
+
+impl Acted {
+    /// As kept with the request id.
+    pub fn to_record(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// From what was kept; `None` for anything else (an older record).
+    pub fn from_record(record: &str) -> Option<Self> {
+        serde_json::from_str(record).ok()
     }
 }
 

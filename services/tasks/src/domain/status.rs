@@ -7,7 +7,7 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 
 /// The reporting period of a regularly implemented duty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Period {
     /// Calendar months.
     Monthly,

@@ -106,6 +106,10 @@ macro_rules! bind_args {
 macro_rules! record {
     ($tx:expr, $m:expr, $action:expr, $resource:expr, $result:expr) => {{
         let result: String = $result;
+        record!($tx, $m, $action, $resource, result.clone(), result)
+    }};
+    ($tx:expr, $m:expr, $action:expr, $resource:expr, $detail:expr, $result:expr) => {{
+        let (detail, result): (String, String) = ($detail, $result);
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, resource, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -114,7 +118,7 @@ macro_rules! record {
         .bind($action)
         .bind($resource)
         .bind($m.request_id.clone().unwrap_or_default())
-        .bind(result.clone())
+        .bind(detail)
         .execute(&mut *$tx)
         .await?;
         if let Some(request_id) = &$m.request_id {
@@ -197,7 +201,7 @@ macro_rules! fetch_assignments {
 /// Applies an action to one assignment inside a write transaction: reads
 /// the row, runs [`actions::apply`], writes it under a version guard, records
 /// the audit entry and request id, and appends the feed entry (taking the
-/// counter last, so its lock is held briefly). Evaluates to the re-read row.
+/// counter last, so its lock is held briefly). Evaluates to the re-read assignment.
 macro_rules! act_in_tx {
     ($tx:ident, $db:ident, $task_id:expr, $unit_id:expr, $action:expr, $m:expr, $resource:expr) => {{
         let (task_id, unit_id, action, m, resource): (&str, &str, &Action, &Mutation, &String) =
@@ -236,12 +240,27 @@ macro_rules! act_in_tx {
         if updated != 1 {
             return Err(StoreError::Conflict(resource.clone()));
         }
-        let row = fetch_assignments!(&mut *$tx, "task_id = $1 AND unit_id = $2", &key).pop();
-        record!($tx, m, action_name(action), resource.clone(), format!("{task_id}/{unit_id}"));
+        let after = fetch_assignments!(&mut *$tx, "task_id = $1 AND unit_id = $2", &key)
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(resource.clone()))?
+            .into_assignment()?;
+        // A retry answers what this action answered.
+        let first = crate::domain::model::Acted {
+            today: m.today,
+            assignment: after.clone(),
+        };
+        record!(
+            $tx,
+            m,
+            action_name(action),
+            resource.clone(),
+            format!("{task_id}/{unit_id}"),
+            first.to_record()
+        );
         change.sequence = take_sequences!($tx, 1);
         change.trace_context = m.trace_context.clone();
         insert_changes!($tx, $db, [change]);
-        row
+        after
     }};
 }
 
@@ -886,11 +905,11 @@ impl TaskStore for SqlStore {
         let resource = format!("tasks/{task_id}/assignments/{unit_id}");
         let row = on_pool!(&self.pool, |pool, Db| {
             let mut tx = pool.begin_write().await?;
-            let row = act_in_tx!(tx, Db, task_id, unit_id, action, m, &resource);
+            let after = act_in_tx!(tx, Db, task_id, unit_id, action, m, &resource);
             tx.commit().await?;
-            row
+            after
         });
-        row.ok_or(StoreError::NotFound(resource))?.into_assignment()
+        Ok(row)
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "feed_head tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "feed_head"))]

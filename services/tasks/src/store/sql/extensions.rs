@@ -171,14 +171,24 @@ impl SqlStore {
                         deadline,
                         note: reason,
                     };
-                    act_in_tx!(tx, Db, task_id, unit_id, &action, m, &assignment)
+                    Some(act_in_tx!(
+                        tx,
+                        Db,
+                        task_id,
+                        unit_id,
+                        &action,
+                        m,
+                        &assignment
+                    ))
                 }
                 None => fetch_assignments!(
                     &mut *tx,
                     "task_id = $1 AND unit_id = $2",
                     &[Arg::Text(task_id.into()), Arg::Text(unit_id.into())]
                 )
-                .pop(),
+                .pop()
+                .map(AssignmentRow::into_assignment)
+                .transpose()?,
             };
             let updated = sqlx::query(
                 "UPDATE extensions SET state = $1, granted_deadline = $2, decision_note = $3, decided_by = $4, decided_at = $5 \
@@ -199,9 +209,7 @@ impl SqlStore {
             tx.commit().await?;
             row
         });
-        let a = row
-            .ok_or_else(|| decode_err("assignment vanished"))?
-            .into_assignment()?;
+        let a = row.ok_or_else(|| decode_err("assignment vanished"))?;
         let ext = self
             .extensions_of(task_id, unit_id)
             .await?
