@@ -315,7 +315,10 @@ async fn a_retried_report_answers_what_the_first_call_answered() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((now.progress_percent, now.etag.clone()), (60, later.etag.clone()));
+    assert_eq!(
+        (now.progress_percent, now.etag.clone()),
+        (60, later.etag.clone())
+    );
     assert_eq!(now.status, pb::AssignmentStatus::Overdue as i32);
     // A retry with the same request id but other content is still the
     // first call's answer (AIP-155: the request id names the call).

@@ -354,13 +354,15 @@ async fn suite<S: TaskStore>(store: S) {
         (a.progress, a.last_report_on, a.version),
         (40, Some(day(2025, 8, 1)), 2)
     );
+    // What the action answered is kept with its request id.
+    let kept = store.recall("ReportProgress", "req-p1").await.unwrap();
     assert_eq!(
-        store
-            .recall("ReportProgress", "req-p1")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("t1/p01")
+        kept.as_deref()
+            .and_then(crate::domain::model::Acted::from_record),
+        Some(crate::domain::model::Acted {
+            today: m.today,
+            assignment: a.clone(),
+        })
     );
     assert!(
         matches!(
