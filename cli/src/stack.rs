@@ -57,6 +57,9 @@ pub struct StackOptions {
     pub clock: SharedClock,
     /// Gateway settings other than addresses, database and token.
     pub gateway_config: p06_gateway::Config,
+    /// Localities settings other than database and token (the reference
+    /// data is always loaded).
+    pub localities_config: p06_localities::Config,
     /// Notifications settings other than addresses, database and token.
     pub notifications_config: p06_notifications::Config,
 }
@@ -114,6 +117,7 @@ impl Stack {
             database_url: options.databases.localities.clone(),
             internal_token: internal_token.clone(),
             load_reference_data: true,
+            ..options.localities_config
         };
         p06_localities::prepare(&localities)
             .await

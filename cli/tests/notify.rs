@@ -58,6 +58,7 @@ fn start(rt: &Runtime, dir: &Path, clock: &ManualClock, gateway: Option<SocketAd
             databases: Databases::sqlite_in(dir).unwrap(),
             clock: Arc::new(clock.clone()),
             gateway_config: p06_gateway::Config::default(),
+            localities_config: p06_localities::Config::default(),
             notifications_config: p06_notifications::Config {
                 tick_ms: 20,
                 ..p06_notifications::Config::default()

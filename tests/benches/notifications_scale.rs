@@ -471,6 +471,8 @@ fn config(
         tasks_url: format!("http://{}", s.tasks_addr),
         localities_url: format!("http://{}", s.localities_addr),
         digest_enabled: false,
+        // The receiver listens on 127.0.0.1.
+        webhook_allow_private_networks: true,
         ..p06_tests::fast_notifications()
     };
     tweak(&mut c);
@@ -488,7 +490,11 @@ async fn http_floor(
     use futures::StreamExt as _;
     let sender = p06_notifications::delivery::webhook::WebhookSender::new(
         Duration::from_secs(10),
-        Vec::new(),
+        p06_kit::egress::Policy::new::<&str>(
+            &[],
+            true,
+            p06_notifications::ALLOW_PRIVATE_NETWORKS_VAR,
+        ),
     )
     .unwrap();
     let target = p06_notifications::delivery::webhook::WebhookTarget {
@@ -596,7 +602,7 @@ async fn main() {
     let today = NaiveDate::from_ymd_opt(2025, 6, 10).unwrap();
     let now_ms = p06_kit::Clock::now(&clock).timestamp_millis();
     let addr = free_addr();
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.external_notifications = Some(addr);
     setup.gateway = p06_gateway::Config {
         rate_limit_per_second: 0,

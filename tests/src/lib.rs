@@ -37,6 +37,8 @@ pub struct Setup {
     pub clock: SharedClock,
     /// Gateway settings.
     pub gateway: p06_gateway::Config,
+    /// Localities settings (database and token are the stack's).
+    pub localities: p06_localities::Config,
     /// Notifications settings (fast ticks by default).
     pub notifications: p06_notifications::Config,
     /// Run no notifications service in the stack; the gateway routes to
@@ -50,9 +52,19 @@ impl Setup {
         Self {
             clock,
             gateway: p06_gateway::Config::default(),
+            localities: p06_localities::Config::default(),
             notifications: fast_notifications(),
             external_notifications: None,
         }
+    }
+
+    /// Lets units set, and notifications deliver to, webhooks on private
+    /// networks: what a test whose receiver listens on 127.0.0.1 needs
+    /// (the default refuses them, as a deployment does).
+    pub fn private_webhooks(mut self) -> Self {
+        self.localities.webhook_allow_private_networks = true;
+        self.notifications.webhook_allow_private_networks = true;
+        self
     }
 }
 
@@ -184,6 +196,7 @@ impl TestStack {
             databases: databases.clone(),
             clock: setup.clock,
             gateway_config: setup.gateway,
+            localities_config: setup.localities,
             notifications_config: setup.notifications,
         };
         let stack = Stack::start(options, Shutdown::new())

@@ -265,7 +265,12 @@ mod tests {
     const BODY: &[u8] = br#"{"type":"reminder.due","data":{"assignment":"a1"}}"#;
 
     fn sender(timeout: Duration) -> WebhookSender {
-        WebhookSender::new(timeout, vec!["127.0.0.1".into()]).unwrap()
+        let policy = p06_kit::egress::Policy::new(
+            &["127.0.0.1"],
+            true,
+            p06_notifications::ALLOW_PRIVATE_NETWORKS_VAR,
+        );
+        WebhookSender::new(timeout, policy).unwrap()
     }
 
     fn target(receiver: &WebhookReceiver) -> WebhookTarget {

@@ -82,7 +82,7 @@ fn advance(clock: &ManualClock, by: chrono::Duration) {
 #[tokio::test]
 async fn webhooks_retry_verify_dead_letter_and_redrive() {
     let clock = clock_at(2025, 3, 3);
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.notifications.max_attempts = 4;
     let stack = TestStack::start_setup(Backend::Sqlite, setup)
         .await
@@ -233,7 +233,7 @@ async fn webhooks_retry_verify_dead_letter_and_redrive() {
 #[tokio::test]
 async fn a_hanging_endpoint_does_not_delay_other_units() {
     let clock = clock_at(2025, 3, 3);
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.notifications.webhook_timeout_ms = 60_000;
     setup.notifications.max_in_flight = 8;
     setup.notifications.max_in_flight_per_unit = 2;
@@ -336,6 +336,8 @@ fn replica_config(
         internal_token: s.internal_token.clone(),
         tasks_url: format!("http://{}", s.tasks_addr),
         localities_url: format!("http://{}", s.localities_addr),
+        // The tests' webhook receivers listen on 127.0.0.1.
+        webhook_allow_private_networks: true,
         ..p06_tests::fast_notifications()
     };
     tweak(&mut config);
@@ -349,7 +351,7 @@ fn replica_config(
 async fn killed_mid_delivery_every_reminder_arrives_once_produced() {
     let clock = clock_at(2025, 3, 3);
     let addr = free_addr();
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.external_notifications = Some(addr);
     let stack = TestStack::start_setup(Backend::Sqlite, setup)
         .await
@@ -409,7 +411,7 @@ async fn killed_mid_delivery_every_reminder_arrives_once_produced() {
 async fn two_replicas_on_postgres_deliver_each_reminder_once() {
     let clock = clock_at(2025, 3, 3);
     let addr = free_addr();
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.external_notifications = Some(addr);
     let Some(stack) = TestStack::start_setup(Backend::Postgres, setup).await else {
         eprintln!("P06_TEST_DATABASE_URL unset: skipping the PostgreSQL replicas test");
@@ -520,7 +522,7 @@ async fn changes_made_while_notifications_is_down_are_not_lost() {
 #[tokio::test]
 async fn webhooks_go_only_to_allowed_hosts() {
     let clock = clock_at(2025, 3, 3);
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.notifications.max_attempts = 1;
     setup.notifications.webhook_allowed_hosts = vec!["*.gov.vn".into()];
     let stack = TestStack::start_setup(Backend::Sqlite, setup)

@@ -51,7 +51,7 @@ async fn lag_deliveries_and_dead_letters_are_counted() {
         export_interval: None,
     });
     let clock = clock_at(2025, 3, 3);
-    let mut setup = Setup::new(Arc::new(clock.clone()));
+    let mut setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
     setup.notifications.max_attempts = 1;
     let stack = TestStack::start_setup(Backend::Sqlite, setup)
         .await

@@ -311,7 +311,8 @@ async fn a_stream_is_traced_over_its_life_and_health_is_not_traced() {
 async fn a_report_is_one_trace_and_the_reminder_it_causes_links_back() {
     receiver();
     let clock = clock_at(2025, 3, 3);
-    let stack = TestStack::start_setup(Backend::Sqlite, Setup::new(Arc::new(clock.clone())))
+    let setup = Setup::new(Arc::new(clock.clone())).private_webhooks();
+    let stack = TestStack::start_setup(Backend::Sqlite, setup)
         .await
         .unwrap();
     let mut hook = WebhookReceiver::start(Behaviour::Succeed).await;

@@ -19,9 +19,17 @@ pub struct UpArgs {
     /// Address of the gateway, the one public endpoint.
     #[arg(long, env = "P06_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// TOML configuration file; its [gateway] section (limits, timeouts) applies.
+    /// TOML configuration file; its [gateway], [localities] and
+    /// [notifications] sections apply (addresses, databases and the token
+    /// are p06 up's own).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Let units set, and notifications deliver to, webhooks on private
+    /// networks, this machine's loopback included (for a receiver run
+    /// next to p06 up); sets webhook_allow_private_networks for localities
+    /// and notifications.
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
     /// Load demo directives and assignments (again harmless: nothing is duplicated).
     #[arg(long)]
     pub demo: bool,
@@ -37,8 +45,12 @@ pub struct UpArgs {
 /// Runs the stack until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let config: FileConfig =
+    let mut config: FileConfig =
         p06_kit::config::load(args.config.as_deref()).context("configuration")?;
+    if args.allow_private_webhooks {
+        config.localities.webhook_allow_private_networks = true;
+        config.notifications.webhook_allow_private_networks = true;
+    }
     let _telemetry = p06_kit::telemetry::init_with(p06_kit::telemetry::Options {
         service: "p06".into(),
         json: args.log_json || config.log_json,
@@ -70,6 +82,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         databases: Databases::sqlite_in(&args.data_dir)?,
         clock: clock.clone(),
         gateway_config: config.gateway,
+        localities_config: config.localities,
         notifications_config: config.notifications,
     };
     let stack = Stack::start(options, shutdown).await?;
@@ -94,6 +107,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     println!("  gateway: http://{addr}");
+    if args.allow_private_webhooks {
+        println!("  webhooks: private networks and loopback allowed (--allow-private-webhooks)");
+    }
     if let Some(admin) = admin {
         println!("  admin: http://{admin}/metrics (also /livez, /readyz)");
     }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod dates;
 pub mod db;
+pub mod egress;
 pub mod errors;
 pub mod filter;
 pub mod identity;

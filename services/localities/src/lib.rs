@@ -34,6 +34,31 @@ pub struct Config {
     pub internal_token: String,
     /// Load the shipped reference data at start-up (once per data version).
     pub load_reference_data: bool,
+    /// Webhook hosts a unit may set (exact or `*.suffix`); empty allows
+    /// any. The same list as notifications' `webhook_allowed_hosts`, so a
+    /// URL that could never be delivered to is refused when it is set. In
+    /// the environment a comma-separated list (`a.gov.vn,*.gov.vn`).
+    #[serde(deserialize_with = "p06_kit::config::list")]
+    pub webhook_allowed_hosts: Vec<String>,
+    /// Accept webhook URLs whose host is a private-network IP literal
+    /// (loopback, 10/8, 172.16/12, 192.168/16, 100.64/10, link-local,
+    /// unique-local); as notifications' setting of the same name.
+    pub webhook_allow_private_networks: bool,
+}
+
+/// The environment variable of [`Config::webhook_allow_private_networks`],
+/// named in refusals.
+pub const ALLOW_PRIVATE_NETWORKS_VAR: &str = "P06_LOCALITIES__WEBHOOK_ALLOW_PRIVATE_NETWORKS";
+
+impl Config {
+    /// Which webhook URLs units may set.
+    pub fn egress(&self) -> p06_kit::egress::Policy {
+        p06_kit::egress::Policy::new(
+            &self.webhook_allowed_hosts,
+            self.webhook_allow_private_networks,
+            ALLOW_PRIVATE_NETWORKS_VAR,
+        )
+    }
 }
 
 impl Default for Config {
@@ -42,6 +67,8 @@ impl Default for Config {
             database_url: "sqlite:data/localities.db".into(),
             internal_token: String::new(),
             load_reference_data: true,
+            webhook_allowed_hosts: Vec::new(),
+            webhook_allow_private_networks: false,
         }
     }
 }
@@ -87,7 +114,7 @@ pub async fn serve_with_clock(
     if config.load_reference_data {
         load_reference_data(&store, clock.now()).await?;
     }
-    let api = api::LocalitiesApi::new(Arc::new(store.clone()), clock);
+    let api = api::LocalitiesApi::new(Arc::new(store.clone()), clock, config.egress());
     let routes = tonic::service::Routes::new(LocalitiesServer::new(api));
     let service = p06_kit::server::Service {
         name: "localities",

@@ -62,6 +62,11 @@ pub struct Config {
     /// the environment a comma-separated list (`a.gov.vn,*.gov.vn`).
     #[serde(deserialize_with = "p06_kit::config::list")]
     pub webhook_allowed_hosts: Vec<String>,
+    /// Let webhooks go to private networks: loopback, 10/8, 172.16/12,
+    /// 192.168/16, 100.64/10, link-local and unique-local addresses (for
+    /// receivers on the deployment's own network). Unspecified, broadcast,
+    /// multicast, documentation and reserved addresses stay refused.
+    pub webhook_allow_private_networks: bool,
     /// Attempts before a delivery goes to dead letter.
     pub max_attempts: u32,
     /// First retry delay (ms); doubles per attempt, with jitter.
@@ -99,6 +104,7 @@ impl Default for Config {
             office_end: "17:00".into(),
             webhook_timeout_ms: 10_000,
             webhook_allowed_hosts: Vec::new(),
+            webhook_allow_private_networks: false,
             max_attempts: 8,
             retry_base_ms: 30_000,
             retry_cap_ms: 6 * 3600 * 1000,
@@ -113,7 +119,20 @@ impl Default for Config {
     }
 }
 
+/// The environment variable of [`Config::webhook_allow_private_networks`],
+/// named in refusals.
+pub const ALLOW_PRIVATE_NETWORKS_VAR: &str = "P06_NOTIFICATIONS__WEBHOOK_ALLOW_PRIVATE_NETWORKS";
+
 impl Config {
+    /// Where webhooks may go.
+    pub fn egress(&self) -> p06_kit::egress::Policy {
+        p06_kit::egress::Policy::new(
+            &self.webhook_allowed_hosts,
+            self.webhook_allow_private_networks,
+            ALLOW_PRIVATE_NETWORKS_VAR,
+        )
+    }
+
     /// Office hours from `office_start` and `office_end`.
     pub fn office_hours(&self) -> Result<OfficeHours, ServeError> {
         let parse = |field: &str, v: &str| {
@@ -185,7 +204,7 @@ pub async fn serve_with_clock(
     );
     let webhook = WebhookSender::new(
         Duration::from_millis(config.webhook_timeout_ms),
-        config.webhook_allowed_hosts.clone(),
+        config.egress(),
     )
     .map_err(|e| ServeError::Config(format!("webhook client: {e}")))?;
     let email = if config.smtp.enabled() {

@@ -1,5 +1,7 @@
 //! GetContacts / UpdateContacts: delivery endpoints of a unit. Secrets are
-//! shown only to ADMIN keys, the unit's own keys and internal services.
+//! shown only to ADMIN keys, the unit's own keys and internal services; a
+//! new webhook URL must pass the egress policy (see
+//! [`crate::domain::Contacts::validate_change`]).
 
 use super::{LocalitiesApi, convert::contacts_to_pb};
 use crate::{
@@ -73,6 +75,7 @@ pub(super) async fn update<S: LocalityStore>(
         return Ok(contacts_to_pb(current(api, unit).await?, true));
     }
     let mut contacts = current(api, unit).await?;
+    let before = contacts.clone();
     let etag = format!("\"{}\"", contacts.version);
     if !patch.etag.is_empty() && patch.etag != etag {
         return Err(LocalitiesError::Aborted(patch.name.clone(), etag));
@@ -114,7 +117,7 @@ pub(super) async fn update<S: LocalityStore>(
         }
     }
     contacts
-        .validate()
+        .validate_change(&before, &api.egress)
         .map_err(|(field, message)| LocalitiesError::invalid(field, message))?;
     let written = api.store.put_contacts(&contacts, &m).await?;
     tracing::info!(unit, by = %m.actor, "contacts updated");

@@ -11,7 +11,7 @@ use crate::{
     store::{LocalityStore, Merge, Mutation, Successor},
 };
 use convert::{new_unit, unit_id, unit_to_pb};
-use p06_kit::{Caller, Grant, clock::SharedClock, dates};
+use p06_kit::{Caller, Grant, clock::SharedClock, dates, egress::Policy};
 use p06_proto::localities::v1::{self as pb, localities_server::Localities};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -20,12 +20,19 @@ use tonic::{Request, Response, Status};
 pub struct LocalitiesApi<S> {
     store: Arc<S>,
     clock: SharedClock,
+    /// Which webhook URLs units may set.
+    egress: Policy,
 }
 
 impl<S> LocalitiesApi<S> {
-    /// A service over `store`, reading "today" from `clock`.
-    pub fn new(store: Arc<S>, clock: SharedClock) -> Self {
-        Self { store, clock }
+    /// A service over `store`, reading "today" from `clock`, accepting the
+    /// webhook URLs `egress` allows.
+    pub fn new(store: Arc<S>, clock: SharedClock, egress: Policy) -> Self {
+        Self {
+            store,
+            clock,
+            egress,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Delivery endpoints of a unit and their validation.
 
 use chrono::{DateTime, Utc};
+use p06_kit::egress::Policy;
 
 /// Where notifications for a unit go.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,6 +28,25 @@ pub struct Contacts {
 pub type Violation = (&'static str, String);
 
 impl Contacts {
+    /// Checks contacts about to replace `before`: [`Contacts::validate`],
+    /// and a webhook URL that changed must pass `egress` (scheme, host
+    /// allow-list, IP literal address). Host names are not resolved here:
+    /// notifications checks the addresses they resolve to when it sends.
+    /// An unchanged URL is not checked again, so a unit whose URL predates
+    /// a stricter policy can still edit its other contacts; delivery
+    /// refuses it all the same.
+    pub fn validate_change(&self, before: &Contacts, egress: &Policy) -> Result<(), Violation> {
+        self.validate()?;
+        let url = self.webhook_url.trim();
+        if url.is_empty() || url == before.webhook_url.trim() {
+            return Ok(());
+        }
+        egress
+            .check_url(url)
+            .map(drop)
+            .map_err(|refusal| ("contacts.webhook.url", refusal.to_string()))
+    }
+
     /// Checks the endpoints: URL scheme and shape, secret format, addresses.
     pub fn validate(&self) -> Result<(), Violation> {
         let url = self.webhook_url.trim();
@@ -122,5 +142,58 @@ mod tests {
             bad_mail.validate().unwrap_err().0,
             "contacts.email.addresses"
         );
+    }
+
+    fn with_url(url: &str) -> Contacts {
+        Contacts {
+            webhook_url: url.into(),
+            webhook_enabled: true,
+            webhook_secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_webhook_url_must_pass_the_egress_policy() {
+        let strict = Policy::new(&["*.gov.vn"], false, "OPT_IN");
+        let none = Contacts::default();
+        assert_eq!(
+            with_url("https://hooks.hanoi.gov.vn/p06").validate_change(&none, &strict),
+            Ok(())
+        );
+        let (field, message) = with_url("https://evil.example/")
+            .validate_change(&none, &strict)
+            .unwrap_err();
+        assert_eq!(field, "contacts.webhook.url");
+        assert!(message.contains("allow-list"), "{message}");
+
+        let open = Policy::new::<&str>(&[], false, "OPT_IN");
+        let (field, message) = with_url("http://127.0.0.1:8080/hook")
+            .validate_change(&none, &open)
+            .unwrap_err();
+        assert_eq!(field, "contacts.webhook.url");
+        assert!(
+            message.contains("loopback") && message.contains("OPT_IN"),
+            "{message}"
+        );
+        // Host names are left to delivery.
+        assert_eq!(
+            with_url("http://localhost:8080/hook").validate_change(&none, &open),
+            Ok(())
+        );
+        let private = Policy::new::<&str>(&[], true, "OPT_IN");
+        assert_eq!(
+            with_url("http://127.0.0.1:8080/hook").validate_change(&none, &private),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_unchanged_webhook_url_is_not_checked_again() {
+        let strict = Policy::new(&["*.gov.vn"], false, "OPT_IN");
+        let stored = with_url("https://old.example/hook");
+        let mut edited = stored.clone();
+        edited.email_addresses = vec!["vp@hanoi.gov.vn".into()];
+        assert_eq!(edited.validate_change(&stored, &strict), Ok(()));
     }
 }

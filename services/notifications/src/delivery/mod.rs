@@ -1,8 +1,10 @@
-//! Push delivery: signed webhooks and e-mail, their retry schedule, and
-//! the outcome of one attempt that the ledger records.
+//! Push delivery: signed webhooks (to destinations the egress policy
+//! allows) and e-mail, their retry schedule, and the outcome of one
+//! attempt that the ledger records.
 
 pub mod backoff;
 pub mod email;
+pub mod resolver;
 pub mod signing;
 pub mod webhook;
 

@@ -2,15 +2,25 @@
 //!
 //! One [`WebhookSender`] holds one pooled HTTP client for the whole service,
 //! so consecutive deliveries to an endpoint reuse kept-alive connections.
-//! Before any network traffic a target's URL is checked: it must be `http`
-//! or `https` and, when an allow-list is configured, name an allowed host.
+//! Every destination passes the egress policy ([`p06_kit::egress`]) before
+//! any network traffic: the URL must be `http` or `https`, name a host the
+//! allow-list admits, and, when it is an IP literal, a permitted address;
+//! a host name is resolved by [`GuardedResolver`], which hands the client
+//! only permitted addresses, so the connection goes to a vetted address.
 //! Redirects are not followed, so an allowed endpoint cannot bounce a
-//! delivery to a host outside the list.
+//! delivery elsewhere, and proxy variables (`HTTPS_PROXY`, …) are ignored,
+//! so the policy always sees the real destination. A refusal is an
+//! ordinary failed attempt whose error says why and which setting would
+//! allow it; it touches no network.
 
-use super::{Outcome, signing};
+use super::{Outcome, resolver::GuardedResolver, signing};
 use chrono::{DateTime, Utc};
+use p06_kit::egress::{Policy, Refusal};
 use reqwest::{StatusCode, Url, header::CONTENT_TYPE};
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Idle kept-alive connections held per endpoint host: at least as many
 /// as the dispatcher may have in flight, so a busy endpoint's connections
@@ -51,15 +61,17 @@ pub enum SenderError {
 pub struct WebhookSender {
     client: reqwest::Client,
     timeout: Duration,
-    allowed_hosts: Vec<String>,
+    policy: Arc<Policy>,
 }
 
 impl WebhookSender {
     /// A sender whose every request (connect, send, response) must finish
-    /// within `timeout`, restricted to `allowed_hosts` (exact host names or
-    /// `*.suffix` wildcards, case-insensitive; empty allows every host).
-    pub fn new(timeout: Duration, allowed_hosts: Vec<String>) -> Result<Self, SenderError> {
+    /// within `timeout`, sending only where `policy` allows.
+    pub fn new(timeout: Duration, policy: Policy) -> Result<Self, SenderError> {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
+            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
@@ -69,14 +81,10 @@ impl WebhookSender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("p06-notifications/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let allowed_hosts = allowed_hosts
-            .iter()
-            .map(|host| normalise_host(host))
-            .collect();
         Ok(Self {
             client,
             timeout,
-            allowed_hosts,
+            policy,
         })
     }
 
@@ -110,7 +118,10 @@ impl WebhookSender {
         timestamp: DateTime<Utc>,
         body: Vec<u8>,
     ) -> Result<reqwest::RequestBuilder, String> {
-        let url = checked_url(&target.url, &self.allowed_hosts)?;
+        let url = self
+            .policy
+            .check_url(&target.url)
+            .map_err(|refusal| refusal.to_string())?;
         let span = tracing::Span::current();
         span.record("http.request.method", "POST");
         span.record("url.full", redacted(&url).as_str());
@@ -144,8 +155,12 @@ impl WebhookSender {
     }
 
     /// A one-line description of a transport error, without the URL (it may
-    /// carry credentials in its query).
+    /// carry credentials in its query); a resolved address the policy
+    /// refused is reported as the refusal itself.
     fn describe(&self, error: &reqwest::Error) -> String {
+        if let Some(refusal) = refusal_in(error) {
+            return refusal.to_string();
+        }
         if error.is_timeout() {
             return format!("timed out after {} ms", self.timeout.as_millis());
         }
@@ -169,57 +184,6 @@ fn redacted(url: &Url) -> String {
         format!("{origin}/")
     } else {
         format!("{origin}/REDACTED")
-    }
-}
-
-/// Checks that `url` may receive webhooks: an `http` or `https` URL with a
-/// host and, when `allowed_hosts` is not empty, a host that equals an entry
-/// or, for an entry `*.example.com`, is a subdomain of `example.com` (not
-/// `example.com` itself). Host names compare case-insensitively. The error
-/// says why the URL is refused.
-pub fn validate_endpoint(url: &str, allowed_hosts: &[String]) -> Result<(), String> {
-    let allowed: Vec<String> = allowed_hosts.iter().map(|h| normalise_host(h)).collect();
-    checked_url(url, &allowed).map(drop)
-}
-
-/// The parsed URL when it passes [`validate_endpoint`]; `allowed` is
-/// already normalised.
-fn checked_url(url: &str, allowed: &[String]) -> Result<Url, String> {
-    let parsed = Url::parse(url).map_err(|error| format!("invalid endpoint url: {error}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!(
-            "endpoint scheme {:?} is not http or https",
-            parsed.scheme()
-        ));
-    }
-    let host = match parsed.host_str() {
-        Some(host) if !host.is_empty() => normalise_host(host),
-        _ => return Err("endpoint url has no host".into()),
-    };
-    if !allowed.is_empty() && !allowed.iter().any(|entry| host_matches(entry, &host)) {
-        return Err(format!("endpoint host {host:?} is not in the allow-list"));
-    }
-    Ok(parsed)
-}
-
-/// Lower case, without surrounding blanks, IPv6 brackets or a trailing
-/// root dot.
-fn normalise_host(host: &str) -> String {
-    let host = host.trim();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|inner| inner.strip_suffix(']'))
-        .unwrap_or(host);
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// `host` equals `entry`, or `entry` is `*.suffix` and `host` ends in `.suffix`.
-fn host_matches(entry: &str, host: &str) -> bool {
-    match entry.strip_prefix("*.") {
-        Some(suffix) if !suffix.is_empty() => host
-            .strip_suffix(suffix)
-            .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
-        _ => entry == host,
     }
 }
 
@@ -260,6 +224,18 @@ fn failure(response_code: Option<u16>, error: String, started: Instant) -> Outco
     }
 }
 
+/// The egress refusal somewhere in `error`'s chain (the resolver's).
+fn refusal_in<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Refusal> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(refusal) = e.downcast_ref::<Refusal>() {
+            return Some(refusal);
+        }
+        current = e.source();
+    }
+    None
+}
+
 /// The innermost error's message (e.g. "Connection refused (os error 111)").
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
@@ -272,78 +248,18 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
 
-    fn hosts(entries: &[&str]) -> Vec<String> {
-        entries.iter().map(|entry| entry.to_string()).collect()
+    const OPT_IN: &str = "P06_NOTIFICATIONS__WEBHOOK_ALLOW_PRIVATE_NETWORKS";
+
+    fn sender_with(hosts: &[&str], private_networks: bool) -> WebhookSender {
+        let policy = Policy::new(hosts, private_networks, OPT_IN);
+        WebhookSender::new(Duration::from_secs(2), policy).unwrap()
     }
 
-    #[test]
-    fn any_http_or_https_host_passes_an_empty_list() {
-        assert!(validate_endpoint("https://hooks.example.com/in", &[]).is_ok());
-        assert!(validate_endpoint("http://127.0.0.1:8080/hook", &[]).is_ok());
-        assert!(validate_endpoint("http://[::1]:8080/", &[]).is_ok());
-    }
-
-    #[test]
-    fn other_schemes_and_garbage_are_refused() {
-        for url in [
-            "ftp://example.com/",
-            "file:///etc/passwd",
-            "javascript:alert(1)",
-            "unix:/run/socket",
-            "not a url",
-            "",
-            "http://",
-        ] {
-            assert!(validate_endpoint(url, &[]).is_err(), "{url} passed");
-        }
-        let error = validate_endpoint("ftp://example.com/", &[]).unwrap_err();
-        assert!(error.contains("scheme"), "{error}");
-    }
-
-    #[test]
-    fn exact_entries_match_case_insensitively() {
-        let allowed = hosts(&["Hooks.Example.com"]);
-        assert!(validate_endpoint("https://hooks.example.com/x", &allowed).is_ok());
-        assert!(validate_endpoint("https://HOOKS.EXAMPLE.COM/x", &allowed).is_ok());
-        assert!(validate_endpoint("https://hooks.example.com./x", &allowed).is_ok());
-        assert!(validate_endpoint("https://other.example.com/x", &allowed).is_err());
-        assert!(validate_endpoint("https://hooks.example.com.evil.io/", &allowed).is_err());
-        let error = validate_endpoint("https://evil.io/", &allowed).unwrap_err();
-        assert!(error.contains("allow-list"), "{error}");
-    }
-
-    #[test]
-    fn wildcards_match_subdomains_only() {
-        let allowed = hosts(&["*.example.com"]);
-        assert!(validate_endpoint("https://a.example.com/", &allowed).is_ok());
-        assert!(validate_endpoint("https://a.b.EXAMPLE.com/", &allowed).is_ok());
-        assert!(validate_endpoint("https://example.com/", &allowed).is_err());
-        assert!(validate_endpoint("https://badexample.com/", &allowed).is_err());
-        assert!(validate_endpoint("https://.example.com/", &allowed).is_err());
-        assert!(validate_endpoint("https://a.example.com.evil.io/", &allowed).is_err());
-    }
-
-    #[test]
-    fn user_info_does_not_fool_the_host_check() {
-        let allowed = hosts(&["hooks.example.com"]);
-        let url = "https://hooks.example.com@evil.io/";
-        assert!(validate_endpoint(url, &allowed).is_err());
-    }
-
-    #[test]
-    fn ip_literals_match_exact_entries() {
-        let allowed = hosts(&["127.0.0.1", "[::1]", "::2"]);
-        assert!(validate_endpoint("http://127.0.0.1:9000/", &allowed).is_ok());
-        assert!(validate_endpoint("http://[::1]:9000/", &allowed).is_ok());
-        assert!(validate_endpoint("http://[::2]:9000/", &allowed).is_ok());
-        assert!(validate_endpoint("http://127.0.0.2:9000/", &allowed).is_err());
-    }
-
-    #[test]
-    fn a_bare_star_allows_nothing_extra() {
-        let allowed = hosts(&["*.", "*"]);
-        assert!(validate_endpoint("https://example.com/", &allowed).is_err());
+    /// A sender that may reach loopback (the tests' endpoints).
+    fn loopback_sender() -> WebhookSender {
+        sender_with(&[], true)
     }
 
     fn target(url: &str) -> WebhookTarget {
@@ -353,40 +269,104 @@ mod tests {
         }
     }
 
+    async fn send(sender: &WebhookSender, url: &str) -> Outcome {
+        sender
+            .send(&target(url), "msg_1", Utc::now(), b"{}".to_vec())
+            .await
+    }
+
+    /// A loopback listener nobody accepts on: whether a connection was
+    /// made shows in its backlog.
+    fn silent_listener() -> std::net::TcpListener {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        listener
+    }
+
+    fn was_connected(listener: &std::net::TcpListener) -> bool {
+        listener.accept().is_ok()
+    }
+
     #[tokio::test]
     async fn refused_urls_fail_without_a_request() {
-        let sender =
-            WebhookSender::new(Duration::from_secs(1), hosts(&["hooks.example.com"])).unwrap();
-        let outcome = sender
-            .send(
-                &target("https://evil.io/"),
-                "msg_1",
-                Utc::now(),
-                b"{}".to_vec(),
-            )
-            .await;
+        let sender = sender_with(&["hooks.example.com"], false);
+        let outcome = send(&sender, "https://evil.io/").await;
         assert!(!outcome.success);
         assert_eq!(outcome.response_code, None);
         assert!(outcome.error.contains("allow-list"), "{}", outcome.error);
 
-        let outcome = sender
-            .send(
-                &target("ftp://hooks.example.com/"),
-                "msg_1",
-                Utc::now(),
-                b"{}".to_vec(),
-            )
-            .await;
+        let outcome = send(&sender, "ftp://hooks.example.com/").await;
         assert!(!outcome.success);
         assert!(outcome.error.contains("scheme"), "{}", outcome.error);
     }
 
     #[tokio::test]
+    async fn a_loopback_literal_is_refused_before_any_connection() {
+        let listener = silent_listener();
+        let port = listener.local_addr().unwrap().port();
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+            format!("http://2130706433:{port}/hook"),
+        ] {
+            let outcome = send(&sender_with(&[], false), &url).await;
+            assert!(!outcome.success);
+            assert_eq!(outcome.response_code, None);
+            assert!(
+                outcome.error.starts_with("webhook address ")
+                    && outcome.error.ends_with(&format!(
+                        " is loopback; set {OPT_IN}=true to allow private networks"
+                    )),
+                "{url}: {}",
+                outcome.error
+            );
+        }
+        assert!(!was_connected(&listener), "no connection was made");
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_at_connect_time() {
+        let listener = silent_listener();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://localhost:{port}/hook");
+        let outcome = send(&sender_with(&[], false), &url).await;
+        assert!(!outcome.success);
+        assert_eq!(outcome.response_code, None);
+        assert!(
+            outcome
+                .error
+                .starts_with("webhook host \"localhost\" resolves to")
+                && outcome.error.contains("loopback")
+                && outcome.error.contains(OPT_IN),
+            "{}",
+            outcome.error
+        );
+        assert!(!was_connected(&listener), "no connection was made");
+    }
+
+    #[tokio::test]
+    async fn with_the_opt_in_a_loopback_name_is_reached() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buffer = vec![0; 4096];
+            let _ = stream.read(&mut buffer).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+        });
+        let outcome = send(&loopback_sender(), &format!("http://localhost:{port}/hook")).await;
+        assert!(outcome.success, "{outcome:?}");
+        assert_eq!(outcome.response_code, Some(204));
+        server.join().unwrap();
+    }
+
+    #[tokio::test]
     async fn a_target_without_secrets_fails() {
-        let sender = WebhookSender::new(Duration::from_secs(1), Vec::new()).unwrap();
         let mut target = target("http://127.0.0.1:9/");
         target.secrets.clear();
-        let outcome = sender
+        let outcome = loopback_sender()
             .send(&target, "msg_1", Utc::now(), b"{}".to_vec())
             .await;
         assert!(!outcome.success);
@@ -400,11 +380,8 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let sender = WebhookSender::new(Duration::from_secs(2), Vec::new()).unwrap();
         let url = format!("http://127.0.0.1:{port}/hook");
-        let outcome = sender
-            .send(&target(&url), "msg_1", Utc::now(), b"{}".to_vec())
-            .await;
+        let outcome = send(&loopback_sender(), &url).await;
         assert!(!outcome.success);
         assert_eq!(outcome.response_code, None);
         assert!(
@@ -417,8 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_message_id_fails_cleanly() {
-        let sender = WebhookSender::new(Duration::from_secs(1), Vec::new()).unwrap();
-        let outcome = sender
+        let outcome = loopback_sender()
             .send(
                 &target("http://127.0.0.1:9/"),
                 "bad\nid",
