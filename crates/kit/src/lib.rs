@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod dates;
 pub mod db;
 pub mod egress;

@@ -72,6 +72,22 @@ pub struct Config {
     /// empty = nothing is kept and a retry returns the key without its
     /// secret.
     pub secret_sealing_key: String,
+    /// Connections open at once on the public port; more are closed at
+    /// once; 0 = no cap.
+    pub max_connections: usize,
+    /// Connections open at once from one peer address; 0 = no cap.
+    pub max_connections_per_peer: usize,
+    /// Time a new connection has to send the HTTP/2 preface and its first
+    /// request headers before it is closed (ms).
+    pub handshake_timeout_ms: u64,
+    /// Time a peer may send nothing at all (no request, no keep-alive
+    /// PING) before its connection is closed (ms).
+    pub idle_timeout_ms: u64,
+    /// HTTP/2 streams (calls) open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// Largest request header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE),
+    /// in bytes.
+    pub max_header_list_bytes: u32,
 }
 
 impl Default for Config {
@@ -90,6 +106,12 @@ impl Default for Config {
             stream_key_check_ms: 5_000,
             access_log: true,
             secret_sealing_key: String::new(),
+            max_connections: 512,
+            max_connections_per_peer: 128,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            max_concurrent_streams: 100,
+            max_header_list_bytes: 16 * 1024,
         }
     }
 }
@@ -130,7 +152,16 @@ pub async fn serve(
         std::time::Duration::from_millis(config.stream_key_check_ms.max(1)),
     );
     tracing::info!(addr = ?listener.local_addr().ok(), routed = ?routed, "gateway serving");
+    let connections = p06_kit::conn::ConnectionLimits {
+        max_connections: config.max_connections,
+        max_per_peer: config.max_connections_per_peer,
+        handshake_timeout: std::time::Duration::from_millis(config.handshake_timeout_ms.max(1)),
+        idle_timeout: std::time::Duration::from_millis(config.idle_timeout_ms.max(1)),
+    };
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(config.max_concurrent_streams.max(1))
+        .http2_max_header_list_size(config.max_header_list_bytes.max(1024))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
         .layer(
             TraceLayer::new(
                 "gateway",
@@ -143,7 +174,7 @@ pub async fn serve(
             )
             .with_access_log(config.access_log),
         )
-        .serve_with_incoming_shutdown(gateway, p06_kit::server::incoming(listener), {
+        .serve_with_incoming_shutdown(gateway, p06_kit::conn::guarded(listener, connections), {
             let shutdown = shutdown.clone();
             async move { shutdown.wait().await }
         });
