@@ -329,8 +329,12 @@ async fn a_huge_name_gets_a_short_answer_and_other_callers_carry_on() {
             .get_unit(pb::GetUnitRequest { name })
             .await
             .unwrap_err();
+        // Over the method's request size the gateway refuses it whole.
         assert!(
-            matches!(refused.code(), Code::InvalidArgument | Code::NotFound),
+            matches!(
+                refused.code(),
+                Code::InvalidArgument | Code::NotFound | Code::ResourceExhausted
+            ),
             "{size} bytes: {:?} {}",
             refused.code(),
             &refused.message()[..refused.message().len().min(200)]
@@ -349,4 +353,112 @@ async fn a_huge_name_gets_a_short_answer_and_other_callers_carry_on() {
             .into_inner();
         assert!(unit.display_name.contains("Hà Nội"));
     }
+}
+
+/// The gateway checks every request against its bounds before a service
+/// sees it: strings by field, size by method, and well-formed protobuf.
+#[tokio::test]
+async fn requests_over_their_bounds_are_refused_at_the_gateway_naming_the_field() {
+    use p06_proto::tasks::v1 as tasks;
+    let stack = TestStack::start().await;
+    let mut localities = stack.localities(&stack.admin_key).await;
+    // A filter of 3,000 characters: INVALID_ARGUMENT on "filter".
+    let refused = localities
+        .list_units(pb::ListUnitsRequest {
+            filter: format!("display_name = \"{}\"", "a".repeat(3000)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(field(&refused), "filter");
+    // An audit prefix of 50,001 characters: not INTERNAL.
+    let mut tasks_client = stack.tasks(&stack.admin_key).await;
+    let refused = tasks_client
+        .list_audit_log(tasks::ListAuditLogRequest {
+            resource_prefix: "t".repeat(50_001),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(field(&refused), "resource_prefix");
+    // A nested, repeated field is named by its path.
+    let refused = tasks_client
+        .create_task(tasks::CreateTaskRequest {
+            parent: "directives/d".into(),
+            task: Some(tasks::Task {
+                title: "Rà soát".into(),
+                ..Default::default()
+            }),
+            assignees: vec![
+                tasks::Assignee {
+                    unit: "units/p01".into(),
+                    ..Default::default()
+                },
+                tasks::Assignee {
+                    unit: format!("units/{}", "x".repeat(600)),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(field(&refused), "assignees[1].unit");
+    // A request over the method's size: RESOURCE_EXHAUSTED.
+    let refused = localities
+        .update_contacts(pb::UpdateContactsRequest {
+            contacts: Some(pb::Contacts {
+                name: "units/p01/contacts".into(),
+                email: Some(pb::EmailEndpoint {
+                    addresses: vec!["a@b.vn".repeat(20); 1000],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // Bytes that are no protobuf message: INVALID_ARGUMENT, not INTERNAL.
+    let mut raw = tonic::client::Grpc::new(stack.channel(Some(&stack.admin_key)).await);
+    raw.ready().await.unwrap();
+    let refused = raw
+        .unary::<tasks::GetTaskRequest, tasks::Task, _>(
+            tonic::Request::new(tasks::GetTaskRequest {
+                name: "tasks/x".into(),
+            }),
+            http::uri::PathAndQuery::from_static("/p06.localities.v1.Localities/GetUnit"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    // A GetTaskRequest is wire-compatible with a GetUnitRequest; this one
+    // simply names no unit.
+    assert_eq!(refused.unwrap_err().code(), Code::InvalidArgument);
+    let mut garbage = tonic::client::Grpc::new(stack.channel(Some(&stack.admin_key)).await);
+    garbage.ready().await.unwrap();
+    let refused = garbage
+        .unary::<pb::Unit, pb::Unit, _>(
+            // A length-delimited field 1 where ListUnitsRequest has an int32.
+            tonic::Request::new(pb::Unit {
+                name: "garbage".into(),
+                ..Default::default()
+            }),
+            http::uri::PathAndQuery::from_static("/p06.localities.v1.Localities/ListUnits"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(field(&refused), "request");
+    // Other callers carry on.
+    localities
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p01".into(),
+        })
+        .await
+        .unwrap();
 }

@@ -6,14 +6,14 @@
 //! (not even a keep-alive PING) is closed. A timed-out connection's read
 //! fails, so hyper closes it.
 
+use crate::keyed::{KeyedCount, KeyedSlot};
 use futures::Stream;
 use std::{
-    collections::HashMap,
     io,
     net::IpAddr,
     pin::Pin,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll},
@@ -47,33 +47,6 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
-/// Connections open, per peer address.
-#[derive(Debug, Default)]
-struct Peers(Mutex<HashMap<IpAddr, usize>>);
-
-impl Peers {
-    /// Counts one more from `ip` unless it has `max` already.
-    fn enter(&self, ip: IpAddr, max: usize) -> bool {
-        let mut peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let open = peers.entry(ip).or_insert(0);
-        if max > 0 && *open >= max {
-            return false;
-        }
-        *open += 1;
-        true
-    }
-
-    fn leave(&self, ip: IpAddr) {
-        let mut peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = peers.get_mut(&ip) {
-            *open = open.saturating_sub(1);
-            if *open == 0 {
-                peers.remove(&ip);
-            }
-        }
-    }
-}
-
 /// The accepted connections of `listener` under `limits`, with Nagle's
 /// algorithm off. Accept errors (such as running out of descriptors) are
 /// logged and retried after a short pause, never ending the stream.
@@ -85,7 +58,7 @@ pub fn guarded(
         0 => Semaphore::MAX_PERMITS,
         n => n.min(Semaphore::MAX_PERMITS),
     }));
-    let peers = Arc::new(Peers::default());
+    let peers = KeyedCount::new(limits.max_per_peer);
     futures::stream::unfold(
         (listener, slots, peers),
         move |(listener, slots, peers)| async move {
@@ -102,16 +75,16 @@ pub fn guarded(
                     refused(peer.ip(), "too many connections");
                     continue;
                 };
-                if !peers.enter(peer.ip(), limits.max_per_peer) {
+                let Some(from_peer) = peers.enter(peer.ip()) else {
                     refused(peer.ip(), "too many connections from this address");
                     continue;
-                }
+                };
                 let _ = stream.set_nodelay(true);
                 let guarded = Guarded {
                     inner: stream,
                     held: Held {
                         _slot: slot,
-                        peers: peers.clone(),
+                        _from_peer: from_peer,
                         ip: peer.ip(),
                     },
                     timer: Box::pin(tokio::time::sleep(limits.handshake_timeout)),
@@ -148,14 +121,8 @@ fn refused(ip: IpAddr, why: &'static str) {
 /// What a connection holds while open.
 struct Held {
     _slot: OwnedSemaphorePermit,
-    peers: Arc<Peers>,
+    _from_peer: KeyedSlot<IpAddr>,
     ip: IpAddr,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.peers.leave(self.ip);
-    }
 }
 
 /// Follows the first bytes a client sends up to its first HEADERS frame.
@@ -334,16 +301,5 @@ mod tests {
         let (last, first) = headers.split_last().unwrap();
         assert!(!slow.feed(first));
         assert!(slow.feed(std::slice::from_ref(last)) || slow.done);
-    }
-
-    #[test]
-    fn peers_are_capped_and_released() {
-        let peers = Peers::default();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(peers.enter(ip, 2) && peers.enter(ip, 2));
-        assert!(!peers.enter(ip, 2));
-        peers.leave(ip);
-        assert!(peers.enter(ip, 2));
-        assert!(peers.enter("10.0.0.1".parse().unwrap(), 2));
     }
 }

@@ -16,6 +16,7 @@ pub mod egress;
 pub mod errors;
 pub mod filter;
 pub mod identity;
+pub mod keyed;
 pub mod names;
 pub mod page;
 pub mod readiness;

@@ -2,8 +2,10 @@
 //! order: bounds the time to a response, drops caller-set `x-p06-` headers,
 //! lets health and reflection through unauthenticated (with a permit from
 //! their own small budget), authenticates everything else, checks the
-//! caller's role against the access table ([`p06_kit::access`]), takes an
-//! in-flight permit (or sheds the call), applies the caller's rate limit,
+//! caller's role against the access table ([`p06_kit::access`]), applies
+//! the caller's rate limit, takes in-flight permits for its key, its unit
+//! and overall (waiting a bounded time for the last, or shedding the call),
+//! checks the request against its bounds ([`crate::bounds`]),
 //! and sends the call to the local routes (`p06.gateway.*`) or the proxy
 //! (every other routed service). Permits are taken after authentication,
 //! so callers without a key cannot hold the permits key holders need. A
@@ -12,6 +14,7 @@
 use crate::metrics;
 use crate::{
     auth::{self, Verified},
+    bounds::Bounds,
     error::GatewayError,
     keys::Keys,
     limits::Limits,
@@ -27,7 +30,6 @@ use std::{
     sync::Arc,
     task::{Context, Poll},
 };
-use tokio::sync::OwnedSemaphorePermit;
 use tonic::{body::Body, service::Routes};
 use tower::{Service, ServiceExt};
 
@@ -50,18 +52,19 @@ struct Inner {
     local: Routes,
     keys: Keys<Store>,
     limits: Limits,
+    bounds: Bounds,
     proxy: Proxy,
     stream_key_check: std::time::Duration,
 }
 
 impl Gateway {
     /// A front service over the local `routes` (Access, health,
-    /// reflection), the key store, the limits and the proxy; open streams
-    /// re-check their key every `stream_key_check`.
+    /// reflection), the key store, the limits, the request bounds and the
+    /// proxy; open streams re-check their key every `stream_key_check`.
     pub fn new(
         local: Routes,
         keys: Keys<Store>,
-        limits: Limits,
+        (limits, bounds): (Limits, Bounds),
         proxy: Proxy,
         stream_key_check: std::time::Duration,
     ) -> Self {
@@ -70,6 +73,7 @@ impl Gateway {
                 local,
                 keys,
                 limits,
+                bounds,
                 proxy,
                 stream_key_check,
             }),
@@ -130,11 +134,18 @@ impl Inner {
         }
         let caller = Caller::User(verified.identity.clone());
         let grant = p06_kit::access::authorize(&caller, &path)?;
-        let _permit = shed_unless(self.limits.admit(), &path)?;
         if let Err(error) = self.limits.check_rate(&verified.identity.key) {
             metrics::get().rate_limited.add(1, &[]);
             return Err(error);
         }
+        let identity = &verified.identity;
+        let _admitted = shed_unless(
+            self.limits.admit(&identity.key, &identity.unit).await,
+            &path,
+        )?;
+        let (parts, body) = request.into_parts();
+        let body = self.bounds.check(&path, body).await?;
+        let mut request = Request::from_parts(parts, body);
         if path.starts_with(LOCAL_PREFIX) {
             request.extensions_mut().insert(caller);
             request.extensions_mut().insert(grant);
@@ -163,13 +174,10 @@ impl Inner {
 }
 
 /// The permit, or the call is shed (counted and logged).
-fn shed_unless(
-    permit: Result<OwnedSemaphorePermit, GatewayError>,
-    path: &str,
-) -> Result<OwnedSemaphorePermit, GatewayError> {
-    permit.inspect_err(|_| {
+fn shed_unless<T>(permit: Result<T, GatewayError>, path: &str) -> Result<T, GatewayError> {
+    permit.inspect_err(|error| {
         metrics::get().shed.add(1, &[]);
-        tracing::warn!(path, "call shed: too many in flight");
+        tracing::warn!(path, %error, "call shed");
     })
 }
 

@@ -36,6 +36,14 @@ pub enum GatewayError {
         /// The configured limit.
         limit: usize,
     },
+    /// One API key or unit has its share of calls in flight.
+    #[error("this {what} has {limit} calls in flight already; retry when one has finished")]
+    Busy {
+        /// "API key" or "unit".
+        what: &'static str,
+        /// The configured share.
+        limit: usize,
+    },
     /// The call did not produce a response in time.
     #[error("deadline exceeded after {} ms", .0.as_millis())]
     DeadlineExceeded(Duration),
@@ -128,6 +136,12 @@ impl From<GatewayError> for Status {
             GatewayError::Overloaded { .. } => {
                 with_reason(Code::ResourceExhausted, "OVERLOADED", message, &[])
             }
+            GatewayError::Busy { what, .. } => with_reason(
+                Code::ResourceExhausted,
+                "TOO_MANY_IN_FLIGHT",
+                message,
+                &[("per", what)],
+            ),
             GatewayError::Status(status) => status,
             GatewayError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             GatewayError::UnknownService(_) => Status::unimplemented(message),

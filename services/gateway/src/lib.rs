@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod bounds;
 pub mod dispatch;
 pub mod error;
 pub mod health;
@@ -54,9 +55,17 @@ pub struct Config {
     /// Longest wait for a response (unary calls, or the response headers of
     /// streaming ones); a shorter client `grpc-timeout` wins; 0 = none.
     pub request_timeout_ms: u64,
-    /// Authenticated calls in flight at once; more are refused with
-    /// RESOURCE_EXHAUSTED; 0 = unlimited.
+    /// Authenticated calls in flight at once; a call waits at most
+    /// `max_queue_wait_ms` for one to finish, then is refused with
+    /// RESOURCE_EXHAUSTED; 0 = unlimited. Default: 32 per CPU core.
     pub max_concurrent_requests: usize,
+    /// Longest wait for an in-flight permit before a call is shed (ms).
+    pub max_queue_wait_ms: u64,
+    /// Calls in flight at once per API key; more are refused with
+    /// RESOURCE_EXHAUSTED at once; 0 = unlimited.
+    pub max_concurrent_per_key: usize,
+    /// Calls in flight at once per unit (all its keys); 0 = unlimited.
+    pub max_concurrent_per_unit: usize,
     /// Calls in flight at once to the services anyone may call without a
     /// key (health, reflection): a budget of their own, so they can never
     /// take the permits of authenticated callers; 0 = unlimited.
@@ -88,6 +97,15 @@ pub struct Config {
     /// Largest request header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE),
     /// in bytes.
     pub max_header_list_bytes: u32,
+    /// HTTP/2 connections to each service behind the gateway, balanced: a
+    /// connection one caller breaks leaves the others' calls running.
+    pub upstream_connections: usize,
+    /// Largest request message, in bytes; larger ones get
+    /// RESOURCE_EXHAUSTED before they reach a service.
+    pub max_request_bytes: usize,
+    /// Largest request of the bulk RPCs (CreateTask, UpdateCalendar,
+    /// MergeUnits), in bytes.
+    pub max_bulk_request_bytes: usize,
 }
 
 impl Default for Config {
@@ -101,7 +119,11 @@ impl Default for Config {
             rate_limit_per_second: 50,
             rate_limit_burst: 100,
             request_timeout_ms: 30_000,
-            max_concurrent_requests: 1024,
+            max_concurrent_requests: 32
+                * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_queue_wait_ms: 200,
+            max_concurrent_per_key: 32,
+            max_concurrent_per_unit: 64,
             max_open_requests: 64,
             stream_key_check_ms: 5_000,
             access_log: true,
@@ -112,6 +134,9 @@ impl Default for Config {
             idle_timeout_ms: 300_000,
             max_concurrent_streams: 100,
             max_header_list_bytes: 16 * 1024,
+            upstream_connections: 4,
+            max_request_bytes: 64 * 1024,
+            max_bulk_request_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -147,7 +172,10 @@ pub async fn serve(
     let gateway = dispatch::Gateway::new(
         local,
         keys,
-        limits::Limits::new(&config),
+        (
+            limits::Limits::new(&config),
+            bounds::Bounds::new(config.max_request_bytes, config.max_bulk_request_bytes)?,
+        ),
         proxy,
         std::time::Duration::from_millis(config.stream_key_check_ms.max(1)),
     );

@@ -1,10 +1,17 @@
 //! Protecting the gateway and the services behind it: a rate limit per API
-//! key (governor, keyed by key id), bounds on calls in flight that shed
-//! load instead of queueing (one for authenticated calls, taken after
-//! authentication, and a separate one for the calls anyone may make
-//! without a key, so those can never starve key holders), and a deadline
-//! per call: the configured timeout, or the caller's `grpc-timeout` when
-//! that is shorter.
+//! key (governor, keyed by key id); bounds on calls in flight — per API
+//! key and per unit, so no one caller takes the whole budget, and overall,
+//! where a call waits for a permit at most `max_queue_wait_ms` (tokio's
+//! fair semaphore: first come, first served) and is shed with
+//! RESOURCE_EXHAUSTED after that, so queueing time stays bounded; a
+//! separate small budget for the calls anyone may make without a key, so
+//! those can never starve key holders; and a deadline per call: the
+//! configured timeout, or the caller's `grpc-timeout` when that is shorter.
+//!
+//! The call permits are taken after authentication and are keyed by the
+//! caller, which is why they are not tower's concurrency-limit and
+//! load-shed layers: those sit in front of a whole service and would be
+//! taken before the caller is known.
 //!
 //! The in-flight permit and the deadline cover a call until its response
 //! headers: the whole of a unary call, the start of a streaming one, so
@@ -15,6 +22,7 @@
 use crate::{Config, error::GatewayError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::HeaderMap;
+use p06_kit::keyed::{KeyedCount, KeyedSlot};
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -25,7 +33,18 @@ pub struct Limits {
     per_second: u32,
     permits: Budget,
     open: Budget,
+    per_key: Arc<KeyedCount<String>>,
+    per_unit: Arc<KeyedCount<String>>,
+    queue_wait: Duration,
     timeout: Option<Duration>,
+}
+
+/// What one admitted call holds until its response headers.
+#[derive(Debug)]
+pub struct Admitted {
+    _key: KeyedSlot<String>,
+    _unit: KeyedSlot<String>,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// One bound on calls in flight.
@@ -54,6 +73,17 @@ impl Budget {
             .try_acquire_owned()
             .map_err(|_| GatewayError::Overloaded { limit: self.limit })
     }
+
+    /// A permit, waiting at most `wait` for one.
+    async fn admit_within(&self, wait: Duration) -> Result<OwnedSemaphorePermit, GatewayError> {
+        if let Ok(permit) = self.admit() {
+            return Ok(permit);
+        }
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(GatewayError::Overloaded { limit: self.limit }),
+        }
+    }
 }
 
 impl Limits {
@@ -69,15 +99,33 @@ impl Limits {
             per_second: config.rate_limit_per_second,
             permits: Budget::new(config.max_concurrent_requests),
             open: Budget::new(config.max_open_requests),
+            per_key: KeyedCount::new(config.max_concurrent_per_key),
+            per_unit: KeyedCount::new(config.max_concurrent_per_unit),
+            queue_wait: Duration::from_millis(config.max_queue_wait_ms),
             timeout: (config.request_timeout_ms > 0)
                 .then(|| Duration::from_millis(config.request_timeout_ms)),
         }
     }
 
-    /// A permit for one authenticated call, or RESOURCE_EXHAUSTED when too
-    /// many are in flight.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
-        self.permits.admit()
+    /// Admits one call of the key `key` ("apiKeys/…") acting for `unit`:
+    /// RESOURCE_EXHAUSTED at once when that key or unit has its share in
+    /// flight, or when no overall permit frees up within the queue wait.
+    pub async fn admit(&self, key: &str, unit: &str) -> Result<Admitted, GatewayError> {
+        let busy = |what: &'static str, limit: usize| GatewayError::Busy { what, limit };
+        let key = self
+            .per_key
+            .enter(key.to_string())
+            .ok_or_else(|| busy("API key", self.per_key.max()))?;
+        let unit = self
+            .per_unit
+            .enter(unit.to_string())
+            .ok_or_else(|| busy("unit", self.per_unit.max()))?;
+        let permit = self.permits.admit_within(self.queue_wait).await?;
+        Ok(Admitted {
+            _key: key,
+            _unit: unit,
+            _permit: permit,
+        })
     }
 
     /// A permit for one call that needs no key (health, reflection), from
@@ -141,6 +189,7 @@ mod tests {
             rate_limit_burst: burst,
             max_concurrent_requests: in_flight,
             max_open_requests: 1,
+            max_queue_wait_ms: 0,
             request_timeout_ms: timeout_ms,
             ..Config::default()
         }
@@ -190,18 +239,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn in_flight_calls_are_bounded() {
+    #[tokio::test]
+    async fn in_flight_calls_are_bounded() {
         let limits = Limits::new(&config(1, 1, 2, 0));
-        let a = limits.admit();
-        let b = limits.admit();
+        let a = limits.admit("apiKeys/a", "units/p01").await;
+        let b = limits.admit("apiKeys/b", "units/p02").await;
         assert!(a.is_ok() && b.is_ok());
         assert!(matches!(
-            limits.admit(),
+            limits.admit("apiKeys/c", "units/p03").await,
             Err(GatewayError::Overloaded { limit: 2 })
         ));
         drop(a);
-        assert!(limits.admit().is_ok());
+        assert!(limits.admit("apiKeys/c", "units/p03").await.is_ok());
         // The open budget is a separate one.
         let open = limits.admit_open();
         assert!(open.is_ok());
@@ -211,5 +260,62 @@ mod tests {
         ));
         drop(open);
         assert!(limits.admit_open().is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_key_or_unit_cannot_take_the_whole_budget() {
+        let limits = Limits::new(&Config {
+            max_concurrent_per_key: 2,
+            max_concurrent_per_unit: 3,
+            ..config(0, 0, 100, 0)
+        });
+        let held = [
+            limits.admit("apiKeys/a", "units/p01").await.unwrap(),
+            limits.admit("apiKeys/a", "units/p01").await.unwrap(),
+        ];
+        assert!(matches!(
+            limits.admit("apiKeys/a", "units/p01").await,
+            Err(GatewayError::Busy {
+                what: "API key",
+                limit: 2
+            })
+        ));
+        let third = limits.admit("apiKeys/b", "units/p01").await.unwrap();
+        assert!(matches!(
+            limits.admit("apiKeys/c", "units/p01").await,
+            Err(GatewayError::Busy {
+                what: "unit",
+                limit: 3
+            })
+        ));
+        // Other keys and units are untouched.
+        assert!(limits.admit("apiKeys/d", "units/p02").await.is_ok());
+        drop((held, third));
+        assert!(limits.admit("apiKeys/a", "units/p01").await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_waits_for_a_permit_at_most_the_queue_wait() {
+        let limits = Arc::new(Limits::new(&Config {
+            max_queue_wait_ms: 200,
+            ..config(0, 0, 1, 0)
+        }));
+        let first = limits.admit("apiKeys/a", "units/p01").await.unwrap();
+        // Freed within the wait: the waiting call gets it.
+        let waiting = tokio::spawn({
+            let limits = limits.clone();
+            async move { limits.admit("apiKeys/b", "units/p02").await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(first);
+        assert!(waiting.await.unwrap());
+        // Not freed within the wait: shed.
+        let _held = limits.admit("apiKeys/a", "units/p01").await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            limits.admit("apiKeys/b", "units/p02").await,
+            Err(GatewayError::Overloaded { limit: 1 })
+        ));
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
     }
 }

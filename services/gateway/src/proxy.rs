@@ -1,6 +1,8 @@
 //! The generic proxy: a call under a routed package prefix is forwarded as
 //! raw HTTP/2 over a tonic `Channel` to the service that owns it, so no
-//! method needs code here and streaming works both ways. The caller's
+//! method needs code here and streaming works both ways. Each upstream is
+//! a small pool of HTTP/2 connections balanced by readiness, so a stream
+//! or connection one caller breaks leaves the others' calls running. The caller's
 //! `authorization` and `x-p06-` headers are dropped; the internal
 //! credential, the verified identity and the current trace context are
 //! added, and the URI is pointed at the upstream.
@@ -57,7 +59,7 @@ pub struct Upstream {
     pub route: &'static Route,
     /// Scheme and authority of its address.
     pub origin: Uri,
-    /// The shared connection (reconnects on its own).
+    /// The shared connections (each reconnects on its own).
     pub channel: Channel,
 }
 
@@ -72,8 +74,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Channels for every upstream with a non-empty URL; nothing connects
-    /// until the first call, so upstreams may start after the gateway.
+    /// Channels of `upstream_connections` connections for every upstream
+    /// with a non-empty URL; nothing connects until the first call, so
+    /// upstreams may start after the gateway.
     pub fn new(config: &Config) -> Result<Self, GatewayError> {
         let urls = [
             &config.localities_url,
@@ -110,7 +113,7 @@ impl Proxy {
             upstreams.push(Upstream {
                 route,
                 origin,
-                channel: endpoint.connect_lazy(),
+                channel: pool(endpoint, config.upstream_connections),
             });
         }
         Ok(Self {
@@ -166,6 +169,24 @@ impl Proxy {
             .await
             .map_err(|e| GatewayError::upstream(upstream.route.package, &e))
     }
+}
+
+/// A channel over `size` connections to `endpoint` (at least one), each
+/// connected on first use.
+fn pool(endpoint: Endpoint, size: usize) -> Channel {
+    let size = size.max(1);
+    if size == 1 {
+        return endpoint.connect_lazy();
+    }
+    let (channel, connections) = Channel::balance_channel::<usize>(size);
+    for i in 0..size {
+        // The buffer holds `size` changes, so this cannot fail.
+        let _ = connections.try_send(tonic::transport::channel::Change::Insert(
+            i,
+            endpoint.clone(),
+        ));
+    }
+    channel
 }
 
 /// Replaces caller credentials and mesh headers with the gateway's own (the

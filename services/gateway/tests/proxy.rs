@@ -215,6 +215,80 @@ async fn keyless_calls_cannot_take_the_permits_of_key_holders() {
 }
 
 #[tokio::test]
+async fn each_key_has_its_share_and_waits_for_a_permit_are_bounded() {
+    use p06_proto::gateway::v1::{ApiKey, CreateApiKeyRequest, Role};
+    let upstream = Upstream::start().await;
+    let app = App::start(|c| {
+        c.localities_url = upstream.url.clone();
+        c.max_concurrent_requests = 3;
+        c.max_concurrent_per_key = 2;
+        c.max_queue_wait_ms = 300;
+    })
+    .await;
+    let other = AccessClient::new(app.channel.clone())
+        .create_api_key(authed(
+            CreateApiKeyRequest {
+                api_key: Some(ApiKey {
+                    display_name: "Sở Công an".into(),
+                    unit: "units/p01".into(),
+                    role: Role::Unit as i32,
+                    ..ApiKey::default()
+                }),
+                request_id: String::new(),
+            },
+            &app.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let localities = LocalitiesClient::new(app.channel.clone());
+    let hold = |key: &str| {
+        let mut client = localities.clone();
+        let request = authed(ListUnitsRequest::default(), key);
+        tokio::spawn(async move { client.list_units(request).await })
+    };
+    let get = |key: &str| {
+        let mut client = localities.clone();
+        let request = authed(GetUnitRequest::default(), key);
+        async move { client.get_unit(request).await.unwrap_err() }
+    };
+    // The admin key holds its share of two.
+    let held = [hold(&app.admin), hold(&app.admin)];
+    for _ in 0..2 {
+        upstream.entered.notified().await;
+    }
+    let started = std::time::Instant::now();
+    let busy = get(&app.admin).await;
+    assert_eq!(busy.code(), Code::ResourceExhausted, "{busy:?}");
+    assert!(busy.message().contains("API key"), "{busy:?}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(250));
+    // Another key gets in, and takes the last overall permit.
+    assert_eq!(get(&other).await.code(), Code::NotFound);
+    let third = hold(&other);
+    upstream.entered.notified().await;
+    // Now a call waits for a permit, at most the queue wait, then is shed.
+    let started = std::time::Instant::now();
+    let shed = get(&other).await;
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert!(shed.message().contains("overloaded"), "{shed:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    // A permit freed while it waits lets it in.
+    let waiting = tokio::spawn(get(&other));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    upstream.release.notify_one();
+    assert_eq!(waiting.await.unwrap().code(), Code::NotFound);
+    for _ in 0..2 {
+        upstream.release.notify_one();
+    }
+    for call in held.into_iter().chain([third]) {
+        let _ = call.await;
+    }
+    upstream.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn rate_limit_per_key() {
     let app = App::start(|c| {
         c.rate_limit_per_second = 1;
