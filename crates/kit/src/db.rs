@@ -1,7 +1,11 @@
 //! Database connections. The URL's scheme picks the backend: `sqlite:` (the
 //! embedded default, a file under the data directory) or `postgres:` (for
 //! deployments and several replicas). Each service runs its own embedded
-//! migrations for the chosen backend at start-up.
+//! migrations for the chosen backend at start-up. A connection goes back to
+//! its pool only outside any transaction (`db/release.rs`), so a storage
+//! fault poisons no pooled connection.
+
+mod release;
 
 use sqlx::{
     ConnectOptions, PgPool, SqlitePool,
@@ -77,6 +81,7 @@ pub async fn connect_sqlite(url: &str) -> Result<SqlitePool, DbError> {
         .disable_statement_logging();
     Ok(SqlitePoolOptions::new()
         .max_connections(8)
+        .after_release(release::reusable)
         .connect_with(options)
         .await?)
 }
@@ -88,6 +93,7 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool,
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .after_release(release::reusable)
         .connect_with(options)
         .await?)
 }

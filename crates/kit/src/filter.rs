@@ -302,6 +302,13 @@ pub fn parse(input: &str) -> Result<Option<Filter>, FilterError> {
             position: MAX_LEN,
         });
     }
+    // A NUL would reach SQL in a text value, which PostgreSQL refuses.
+    if let Some(position) = input.find('\0') {
+        return Err(FilterError {
+            message: "contains a NUL character".into(),
+            position,
+        });
+    }
     let toks = lex(input)?;
     let mut p = Parser {
         toks,
@@ -465,6 +472,7 @@ mod tests {
             ")".repeat(MAX_DEPTH - 1)
         );
         assert!(parse(&ok).is_ok());
+        assert_eq!(parse("code = \"a\0\"").unwrap_err().position, 9);
     }
 
     #[test]

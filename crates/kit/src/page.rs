@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page served; larger requests are capped (AIP-158).
 pub const MAX_PAGE_SIZE: usize = 1000;
+/// Longest page token accepted, in bytes: well over any this module makes
+/// (the longest sort key is a 300-character display name), so the keys a
+/// token carries into SQL stay small.
+pub const MAX_TOKEN_LEN: usize = 4096;
 
 #[derive(Serialize, Deserialize)]
 struct Token {
@@ -41,8 +45,9 @@ pub fn encode(fingerprint: &str, last: Vec<String>) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
-/// Decodes a page token; empty gives `None`. A malformed token, or one made
-/// for other parameters, is INVALID_ARGUMENT on `page_token`.
+/// Decodes a page token; empty gives `None`. A malformed or over-long
+/// token, or one made for other parameters, is INVALID_ARGUMENT on
+/// `page_token`.
 pub fn decode(
     fingerprint: &str,
     token: &str,
@@ -52,9 +57,13 @@ pub fn decode(
         return Ok(None);
     }
     let bad = || invalid_argument("page_token", "is not a token returned by this list");
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(bad());
+    }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let token: Token = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if token.k.len() != keys {
+    // A NUL would reach SQL in a text value, which PostgreSQL refuses.
+    if token.k.len() != keys || token.k.iter().any(|k| k.contains('\0')) {
         return Err(bad());
     }
     if token.f != fingerprint {
@@ -98,6 +107,24 @@ mod tests {
             decode(&other, &t, 2).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
+    }
+
+    #[test]
+    fn tokens_are_bounded() {
+        let f = fingerprint(&["display_name"]);
+        // The longest sort key made: a 300-character display name.
+        let t = encode(&f, vec!["Ủ".repeat(300), "a".repeat(63)]);
+        assert!(t.len() <= MAX_TOKEN_LEN, "{}", t.len());
+        assert!(decode(&f, &t, 2).is_ok());
+        for forged in [
+            encode(&f, vec!["a".repeat(MAX_TOKEN_LEN), "p01".into()]),
+            encode(&f, vec!["a\0".into(), "p01".into()]),
+        ] {
+            assert_eq!(
+                decode(&f, &forged, 2).unwrap_err().code(),
+                tonic::Code::InvalidArgument
+            );
+        }
     }
 
     #[test]

@@ -175,8 +175,10 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Whether an error means the database cannot answer for now (the
 /// connection dropped, the pool timed out, the server is shutting down or
-/// starting up or has no connection slot free, SQLite is busy or locked), so
-/// the same request may succeed when retried: UNAVAILABLE, not INTERNAL.
+/// starting up or has no connection slot free; SQLite is busy or locked, or
+/// its storage failed: a disk I/O error, a full disk, a file it cannot open
+/// or may not write), so the same request may succeed when retried:
+/// UNAVAILABLE, not INTERNAL.
 pub fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
@@ -188,10 +190,11 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
                 let code = pg.code();
                 code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
             } else if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // Primary result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6),
-                // also as the low byte of an extended code.
+                // Primary result codes, also as the low byte of an extended
+                // code: SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_READONLY
+                // (8), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14).
                 let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                matches!(code & 0xff, 5 | 6)
+                matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
             } else {
                 false
             }

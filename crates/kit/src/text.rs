@@ -1,5 +1,30 @@
 //! Small checks on free-text request fields.
 
+/// Longest search text or name prefix a list request may send, in
+/// characters. Such a value becomes a `LIKE` pattern, and SQLite refuses
+/// patterns over 50,000 bytes ("LIKE or GLOB pattern too complex"): bound
+/// well under that, so a long one is the caller's mistake, not INTERNAL.
+pub const MAX_PATTERN_CHARS: usize = 512;
+
+/// INVALID_ARGUMENT on `field` when `value`, a search text or prefix that
+/// becomes a `LIKE` pattern, is longer than [`MAX_PATTERN_CHARS`] or holds
+/// a NUL character (which PostgreSQL refuses in a text value).
+pub fn check_pattern(field: &str, value: &str) -> Result<(), tonic::Status> {
+    if value.chars().count() > MAX_PATTERN_CHARS {
+        return Err(crate::errors::invalid_argument(
+            field,
+            format!("must be at most {MAX_PATTERN_CHARS} characters"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(crate::errors::invalid_argument(
+            field,
+            "must not contain a NUL character",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `s` is an http or https URL with a host.
 pub fn is_http_url(s: &str) -> bool {
     let rest = s
@@ -32,6 +57,19 @@ mod tests {
         assert!(!super::is_http_url("ftp://x"));
         assert!(!super::is_http_url("https://"));
         assert!(!super::is_http_url("https://user@evil/"));
+    }
+
+    #[test]
+    fn patterns_are_bounded() {
+        let longest = "đ".repeat(super::MAX_PATTERN_CHARS);
+        assert!(super::check_pattern("query", &longest).is_ok());
+        let refused = super::check_pattern("query", &format!("{longest}a")).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            crate::errors::violation(&refused).map(|v| v.0).as_deref(),
+            Some("query")
+        );
+        assert!(super::check_pattern("query", "Hà\0Nội").is_err());
     }
 
     #[test]

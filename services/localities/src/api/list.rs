@@ -100,6 +100,7 @@ pub fn query(req: &pb::ListUnitsRequest) -> Result<(UnitQuery, String), Status> 
     let condition = parsed.map(|f| f.to_sql(1, &column)).transpose()?;
     let (order, descending) = order(&req.order_by)?;
     let active_on = dates::parse_opt("active_on", &req.active_on)?;
+    p06_kit::text::check_pattern("query", &req.query)?;
     let search = Some(fold(&req.query)).filter(|s| !s.is_empty());
     let fingerprint = page::fingerprint(&[&req.filter, &req.order_by, &req.active_on, &req.query]);
     let after = page::decode(&fingerprint, &req.page_token, 2)?.map(|mut k| {

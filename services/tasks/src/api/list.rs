@@ -357,6 +357,7 @@ pub(super) async fn audit<S: TaskStore>(
     api: &TasksApi<S>,
     req: &pb::ListAuditLogRequest,
 ) -> Result<pb::ListAuditLogResponse> {
+    p06_kit::text::check_pattern("resource_prefix", &req.resource_prefix)?;
     let limit = page::size(req.page_size)?;
     let fingerprint = page::fingerprint(&["audit", &req.resource_prefix]);
     let before = match page::decode(&fingerprint, &req.page_token, 1)? {
