@@ -190,7 +190,7 @@ async fn random_and_mutated_requests_never_answer_internal() {
     let rounds: usize = std::env::var("P06_FUZZ_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(20);
     let gateway = p06_gateway::Config {
         rate_limit_per_second: 0,
         ..p06_gateway::Config::default()

@@ -128,7 +128,7 @@ async fn a_page_token_is_bounded() {
             .list_units(list(fits))
             .await
             .expect("a token made for the request answers");
-        for key in ["a".repeat(50_000), "p01\0".into()] {
+        for key in ["a".repeat(5_000), "p01\0".into()] {
             let forged = page::encode(&fingerprint, vec![key, "p01".into()]);
             let refused = localities.list_units(list(forged)).await.unwrap_err();
             assert_eq!(

@@ -78,6 +78,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("/p06.gateway.v1.Access/WhoAmI", OPEN),
     // p06.localities.v1.Localities
     ("/p06.localities.v1.Localities/GetUnit", OPEN),
+    ("/p06.localities.v1.Localities/BatchGetUnits", OPEN),
     ("/p06.localities.v1.Localities/ListUnits", OPEN),
     ("/p06.localities.v1.Localities/LookupUnit", OPEN),
     ("/p06.localities.v1.Localities/CreateUnit", ADMIN_ONLY),

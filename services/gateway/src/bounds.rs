@@ -31,6 +31,7 @@ const NAME_FIELDS: &[&str] = &[
     "parent",
     "unit",
     "units",
+    "names",
     "issuer",
     "supervisor",
     "successor",

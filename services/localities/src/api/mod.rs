@@ -16,6 +16,9 @@ use p06_proto::localities::v1::{self as pb, localities_server::Localities};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// Most units one BatchGetUnits returns.
+pub const MAX_BATCH: usize = 1000;
+
 /// The service implementation over a store.
 pub struct LocalitiesApi<S> {
     store: Arc<S>,
@@ -107,6 +110,51 @@ impl<S: LocalityStore> Localities for LocalitiesApi<S> {
         Grant::of(&request)?;
         let id = unit_id("name", &request.get_ref().name)?;
         Ok(Response::new(self.unit(id).await?))
+    }
+
+    async fn batch_get_units(
+        &self,
+        request: Request<pb::BatchGetUnitsRequest>,
+    ) -> Result<Response<pb::BatchGetUnitsResponse>, Status> {
+        Grant::of(&request)?;
+        let names = &request.get_ref().names;
+        if names.is_empty() || names.len() > MAX_BATCH {
+            return Err(LocalitiesError::invalid(
+                "names",
+                format!("name between 1 and {MAX_BATCH} units"),
+            )
+            .into());
+        }
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| unit_id(&format!("names[{i}]"), name).map(str::to_string))
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        let mut wanted = ids.clone();
+        wanted.sort();
+        wanted.dedup();
+        let found: std::collections::HashMap<String, pb::Unit> = self
+            .store
+            .get_units(&wanted)
+            .await
+            .map_err(LocalitiesError::from)?
+            .into_iter()
+            .map(|u| (u.id.clone(), unit_to_pb(u)))
+            .collect();
+        let mut units = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let Some(unit) = found.get(id) else {
+                let name = format!("units/{id}");
+                return Err(p06_kit::errors::with_reason(
+                    tonic::Code::NotFound,
+                    "UNIT_NOT_FOUND",
+                    format!("{name} does not exist"),
+                    &[("name", &name), ("field", &format!("names[{i}]"))],
+                ));
+            };
+            units.push(unit.clone());
+        }
+        Ok(Response::new(pb::BatchGetUnitsResponse { units }))
     }
 
     async fn list_units(

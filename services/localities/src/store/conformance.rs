@@ -215,6 +215,17 @@ async fn suite<S: LocalityStore>(store: S) {
         store.get_unit("g-t1").await.unwrap().unwrap().valid_until,
         None
     );
+    // Several at once: those that exist, whatever the order asked.
+    let mut found: Vec<String> = store
+        .get_units(&["g-t2".into(), "g-t1".into(), "no-such-unit".into()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["g-t1".to_string()]);
+    assert!(store.get_units(&[]).await.unwrap().is_empty());
 
     // A merge into a new unit ends the sources the day before.
     let id = derive_id(UnitKind::GovernmentAgency, "T9", Some(day(2026, 1, 1)));

@@ -144,6 +144,8 @@ pub struct MergeOutcome {
 pub trait LocalityStore: Send + Sync + 'static {
     /// One unit with its lineage.
     fn get_unit(&self, id: &str) -> impl Future<Output = StoreResult<Option<Unit>>> + Send;
+    /// The units with these ids that exist, in no particular order.
+    fn get_units(&self, ids: &[String]) -> impl Future<Output = StoreResult<Vec<Unit>>> + Send;
     /// A page of units.
     fn list_units(&self, query: &UnitQuery) -> impl Future<Output = StoreResult<UnitPage>> + Send;
     /// The unit bearing `code` at `level` on `date`.

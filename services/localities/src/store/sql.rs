@@ -280,6 +280,16 @@ impl LocalityStore for SqlStore {
             .pop())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "get_units localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "get_units"))]
+    async fn get_units(&self, ids: &[String]) -> StoreResult<Vec<Unit>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let binds: Vec<SqlValue> = ids.iter().map(|id| SqlValue::Text(id.clone())).collect();
+        let cond = format!("id IN ({})", p06_kit::sql::placeholders(1, ids.len()));
+        self.units_where(&cond, &binds).await
+    }
+
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_units localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "list_units"))]
     async fn list_units(&self, q: &UnitQuery) -> StoreResult<UnitPage> {
         let mut conds = Vec::new();

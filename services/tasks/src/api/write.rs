@@ -12,14 +12,32 @@ use crate::{
     error::{Result, TasksError},
     store::{NewAssignment, TaskStore},
 };
-use futures::{StreamExt as _, TryStreamExt as _};
 use p06_kit::{Grant, dates};
 use p06_proto::{localities::v1 as loc, tasks::v1 as pb};
 use tonic::Request;
 
-/// Unit look-ups one CreateTask makes at once (a task for every commune
-/// must not open thousands of calls to localities together).
-const UNIT_LOOKUPS_AT_ONCE: usize = 16;
+/// Units one BatchGetUnits call to localities resolves (its own bound).
+const UNITS_PER_BATCH: usize = 1000;
+
+/// INVALID_ARGUMENT on `field` unless `unit` is in force `on`.
+fn in_force(field: &str, unit: &loc::Unit, on: chrono::NaiveDate) -> Result<()> {
+    let from = dates::parse_opt("valid_from", &unit.valid_from)
+        .ok()
+        .flatten();
+    let until = dates::parse_opt("valid_until", &unit.valid_until)
+        .ok()
+        .flatten();
+    if from.is_some_and(|f| f > on) || until.is_some_and(|u| u < on) {
+        return Err(TasksError::invalid(
+            field,
+            format!(
+                "{} ({}) is not in force on {on}",
+                unit.name, unit.display_name
+            ),
+        ));
+    }
+    Ok(())
+}
 
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String> {
     let v = value.trim();
@@ -64,20 +82,53 @@ impl<S: TaskStore> TasksApi<S> {
             }
         };
         if let Some(on) = on {
-            let from = dates::parse_opt("valid_from", &unit.valid_from)
-                .ok()
-                .flatten();
-            let until = dates::parse_opt("valid_until", &unit.valid_until)
-                .ok()
-                .flatten();
-            if from.is_some_and(|f| f > on) || until.is_some_and(|u| u < on) {
-                return Err(TasksError::invalid(
-                    field,
-                    format!("{name} ({}) is not in force on {on}", unit.display_name),
-                ));
-            }
+            in_force(field, &unit, on)?;
         }
         Ok(id)
+    }
+
+    /// The units of `names` (assignees), which must exist and be in force
+    /// `on`, resolved in one batched call per thousand; an error names the
+    /// assignee (`assignees[i].unit`).
+    async fn check_assignees(&self, names: &[&str], on: chrono::NaiveDate) -> Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(names.len());
+        for (c, chunk) in names.chunks(UNITS_PER_BATCH).enumerate() {
+            let offset = c * UNITS_PER_BATCH;
+            let found = self
+                .localities
+                .clone()
+                .batch_get_units(loc::BatchGetUnitsRequest {
+                    names: chunk.iter().map(|n| n.to_string()).collect(),
+                })
+                .await;
+            let units = match found {
+                Ok(r) => r.into_inner().units,
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    let field = p06_kit::errors::violated_field_info(&s).unwrap_or_default();
+                    let i = field
+                        .trim_start_matches("names[")
+                        .trim_end_matches(']')
+                        .parse::<usize>()
+                        .map_or(offset, |i| offset + i);
+                    let name = names.get(i).copied().unwrap_or_default();
+                    return Err(TasksError::invalid(
+                        format!("assignees[{i}].unit"),
+                        format!("{name} does not exist"),
+                    ));
+                }
+                Err(s) => {
+                    return Err(TasksError::Unavailable(format!(
+                        "localities: {}",
+                        s.message()
+                    )));
+                }
+            };
+            for (j, unit) in units.iter().enumerate() {
+                in_force(&format!("assignees[{}].unit", offset + j), unit, on)?;
+                ids.push(unit.name.trim_start_matches("units/").to_string());
+            }
+        }
+        Ok(ids)
     }
 
     /// After a successful write by `method`: counts it and wakes the feed.
@@ -235,29 +286,19 @@ pub(super) async fn create_task<S: TaskStore>(
         }
         roles.push(convert::role(&format!("assignees[{i}].role"), a.role)?);
     }
-    // Then the units, a bounded number of look-ups at a time.
-    let checks: Vec<_> = req
-        .assignees
-        .iter()
+    // Then the units, in batches.
+    let names: Vec<&str> = req.assignees.iter().map(|a| a.unit.as_str()).collect();
+    let units = api.check_assignees(&names, directive.issue_date).await?;
+    let assignees: Vec<NewAssignment> = units
+        .into_iter()
         .zip(roles)
-        .enumerate()
-        .map(|(i, (a, role))| async move {
-            let field = format!("assignees[{i}].unit");
-            let unit = api
-                .check_unit(&field, &a.unit, Some(directive.issue_date))
-                .await?;
-            Ok::<_, TasksError>(NewAssignment {
-                unit_id: unit,
-                role,
-                deadline,
-                assigned_on: directive.issue_date,
-            })
+        .map(|(unit_id, role)| NewAssignment {
+            unit_id,
+            role,
+            deadline,
+            assigned_on: directive.issue_date,
         })
         .collect();
-    let assignees: Vec<NewAssignment> = futures::stream::iter(checks)
-        .buffered(UNIT_LOOKUPS_AT_ONCE)
-        .try_collect()
-        .await?;
     let task = Task {
         id: uuid::Uuid::now_v7().simple().to_string(),
         directive_id: directive.id.clone(),
