@@ -383,6 +383,15 @@ async fn requests_over_their_bounds_are_refused_at_the_gateway_naming_the_field(
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     assert_eq!(field(&refused), "resource_prefix");
+    // A NUL character, which PostgreSQL cannot store: refused at the edge.
+    let refused = localities
+        .get_unit(pb::GetUnitRequest {
+            name: "units/p0\u{0}1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(field(&refused), "name");
     // A nested, repeated field is named by its path.
     let refused = tasks_client
         .create_task(tasks::CreateTaskRequest {

@@ -191,13 +191,19 @@ async fn random_and_mutated_requests_never_answer_internal() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let gateway = p06_gateway::Config {
-        rate_limit_per_second: 0,
-        ..p06_gateway::Config::default()
-    };
-    let stack = TestStack::start_on_with(Backend::Sqlite, gateway)
-        .await
-        .unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let gateway = p06_gateway::Config {
+            rate_limit_per_second: 0,
+            ..p06_gateway::Config::default()
+        };
+        match TestStack::start_on_with(backend, gateway).await {
+            Some(stack) => fuzz(&stack, seed, rounds, backend).await,
+            None => eprintln!("P06_TEST_DATABASE_URL unset: Postgres skipped"),
+        }
+    }
+}
+
+async fn fuzz(stack: &TestStack, seed: u64, rounds: usize, backend: Backend) {
     let unit_key = stack
         .key_for("units/p01", p06_proto::gateway::v1::Role::Unit)
         .await;
@@ -244,7 +250,7 @@ async fn random_and_mutated_requests_never_answer_internal() {
             }
         }
     }
-    println!("fuzz seed {seed}: {sent} requests, codes {codes:?}");
+    println!("fuzz on {backend:?}, seed {seed}: {sent} requests, codes {codes:?}");
     assert!(
         bad.is_empty(),
         "{} bad answers:\n{}",

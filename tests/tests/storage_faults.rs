@@ -80,9 +80,16 @@ fn create(n: usize) -> pb::CreateDirectiveRequest {
     }
 }
 
-/// Asserts `e` is the tasks database's retryable UNAVAILABLE.
+/// Asserts `e` is the tasks database's retryable UNAVAILABLE, with a hint
+/// of when to retry.
 fn assert_storage_unavailable(e: &tonic::Status) {
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert!(
+        e.get_error_details()
+            .retry_info()
+            .is_some_and(|r| r.retry_delay.is_some()),
+        "no retry hint: {e:?}"
+    );
     let info = e.get_error_details().error_info().cloned();
     assert_eq!(
         info.as_ref().map(|i| i.reason.as_str()),

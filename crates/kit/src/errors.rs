@@ -42,18 +42,41 @@ pub fn with_reason(
     )
 }
 
+/// [`with_reason`] for a refusal the caller should retry: with a
+/// google.rpc.RetryInfo detail saying how long to wait first.
+pub fn retryable(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    meta: &[(&str, &str)],
+    after: std::time::Duration,
+) -> Status {
+    let metadata = meta
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), excerpt(v).into_owned()))
+        .collect::<std::collections::HashMap<_, _>>();
+    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+    details.set_retry_info(Some(after));
+    Status::with_error_details(code, excerpt(&message.into()).into_owned(), details)
+}
+
+/// How long a client should wait before retrying a call the database
+/// could not answer.
+pub const STORAGE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// UNAVAILABLE for a database that cannot answer now
 /// ([`crate::sql::is_transient`]): the client may retry the same request.
 /// Logged at WARN; the detail stays in the log.
 pub fn storage_unavailable(service: &str, detail: &str) -> Status {
     tracing::warn!(service, error = %detail, "database unavailable");
-    with_reason(
+    retryable(
         Code::Unavailable,
         "DATABASE_UNAVAILABLE",
         format!(
             "the {service} database cannot answer now; nothing was changed, retry with the same request_id"
         ),
         &[("service", service)],
+        STORAGE_RETRY_AFTER,
     )
 }
 

@@ -6,7 +6,8 @@
 //! INVALID_ARGUMENT naming the field (or RESOURCE_EXHAUSTED for its size),
 //! and never reaches the service behind.
 //!
-//! Field bounds, in characters: resource names and references 512; page
+//! No string may hold a NUL character (no p06 field has a use for one, and
+//! PostgreSQL cannot store it). Field bounds, in characters: resource names and references 512; page
 //! tokens 4,096; filters and orderings 2,048; any other string 10,000
 //! (above every service's own, tighter, limit for free text).
 
@@ -190,6 +191,12 @@ fn check_strings(message: &DynamicMessage, prefix: &str, depth: usize) -> Result
 fn check_value(name: &str, path: &str, value: &Value, depth: usize) -> Result<(), GatewayError> {
     match value {
         Value::String(s) => {
+            if s.contains('\0') {
+                return Err(GatewayError::invalid(
+                    path,
+                    "must not contain NUL characters",
+                ));
+            }
             let max = max_chars(name);
             if s.chars().count() > max {
                 return Err(GatewayError::invalid(
@@ -264,6 +271,13 @@ mod tests {
         };
         assert_eq!(
             field_of(check_message(&get, framed(&long), 1 << 16).unwrap_err()),
+            "name"
+        );
+        let nul = loc::GetUnitRequest {
+            name: "units/p\0".into(),
+        };
+        assert_eq!(
+            field_of(check_message(&get, framed(&nul), 1 << 16).unwrap_err()),
             "name"
         );
         // Nested and repeated fields are named by their path.

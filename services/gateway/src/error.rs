@@ -1,9 +1,12 @@
 //! The gateway's one error type, and its mapping to `tonic::Status` (with
 //! `google.rpc` details) in one place.
 
-use p06_kit::errors::{invalid_argument, with_reason};
+use p06_kit::errors::{invalid_argument, retryable, with_reason};
 use std::time::Duration;
 use tonic::{Code, Status};
+
+/// How long a shed caller is asked to wait before it retries.
+pub const RETRY_AFTER_SHED: Duration = Duration::from_millis(200);
 
 /// Everything that can go wrong in the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -127,20 +130,27 @@ impl From<GatewayError> for Status {
                 invalid_argument(&field, description)
             }
             GatewayError::NotFound(_) => Status::not_found(message),
-            GatewayError::RateLimited { key, .. } => with_reason(
+            // Each refusal a client should retry says how long to wait.
+            GatewayError::RateLimited { key, per_second } => retryable(
                 Code::ResourceExhausted,
                 "RATE_LIMITED",
                 message,
                 &[("api_key", key.as_str())],
+                Duration::from_millis(1000 / u64::from(per_second.max(1))),
             ),
-            GatewayError::Overloaded { .. } => {
-                with_reason(Code::ResourceExhausted, "OVERLOADED", message, &[])
-            }
-            GatewayError::Busy { what, .. } => with_reason(
+            GatewayError::Overloaded { .. } => retryable(
+                Code::ResourceExhausted,
+                "OVERLOADED",
+                message,
+                &[],
+                RETRY_AFTER_SHED,
+            ),
+            GatewayError::Busy { what, .. } => retryable(
                 Code::ResourceExhausted,
                 "TOO_MANY_IN_FLIGHT",
                 message,
                 &[("per", what)],
+                RETRY_AFTER_SHED,
             ),
             GatewayError::Status(status) => status,
             GatewayError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
@@ -251,5 +261,36 @@ mod tests {
             "must look like units/<id>",
         ));
         assert_eq!(bad_field(&status).as_deref(), Some("api_key.unit"));
+    }
+
+    #[test]
+    fn refusals_to_retry_say_when() {
+        use tonic_types::StatusExt;
+        for (error, after) in [
+            (GatewayError::Overloaded { limit: 1 }, RETRY_AFTER_SHED),
+            (
+                GatewayError::Busy {
+                    what: "unit",
+                    limit: 2,
+                },
+                RETRY_AFTER_SHED,
+            ),
+            (
+                GatewayError::RateLimited {
+                    key: "apiKeys/x".into(),
+                    per_second: 4,
+                },
+                Duration::from_millis(250),
+            ),
+        ] {
+            let status = Status::from(error);
+            let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
+            assert_eq!(retry, Some(after), "{status:?}");
+        }
+        let storage = p06_kit::errors::storage_unavailable("tasks", "disk I/O error");
+        assert_eq!(
+            storage.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(p06_kit::errors::STORAGE_RETRY_AFTER)
+        );
     }
 }

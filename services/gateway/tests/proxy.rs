@@ -253,11 +253,13 @@ async fn each_key_has_its_share_and_waits_for_a_permit_are_bounded() {
         let request = authed(GetUnitRequest::default(), key);
         async move { client.get_unit(request).await.unwrap_err() }
     };
-    // The admin key holds its share of two.
-    let held = [hold(&app.admin), hold(&app.admin)];
-    for _ in 0..2 {
-        upstream.entered.notified().await;
-    }
+    // The admin key holds its share of two (each seen to arrive: a
+    // notification is kept for one waiter only).
+    let first = hold(&app.admin);
+    upstream.entered.notified().await;
+    let second = hold(&app.admin);
+    upstream.entered.notified().await;
+    let held = [first, second];
     let started = std::time::Instant::now();
     let busy = get(&app.admin).await;
     assert_eq!(busy.code(), Code::ResourceExhausted, "{busy:?}");
@@ -286,6 +288,80 @@ async fn each_key_has_its_share_and_waits_for_a_permit_are_bounded() {
     }
     upstream.stop();
     app.stop().await;
+}
+
+/// One caller's answer breaks the upstream connection it came on; with a
+/// pool, the calls of others on the other connections carry on.
+#[tokio::test]
+async fn a_broken_upstream_connection_leaves_others_calls_running() {
+    use p06_proto::localities::v1::LookupUnitRequest;
+    for connections in [1, 4] {
+        let upstream = Upstream::start().await;
+        let app = App::start(|c| {
+            c.localities_url = upstream.url.clone();
+            c.upstream_connections = connections;
+        })
+        .await;
+        let localities = LocalitiesClient::new(app.channel.clone());
+        // Every connection up and ready first.
+        let warm: Vec<_> = (0..8)
+            .map(|_| {
+                let mut c = localities.clone();
+                let r = authed(GetUnitRequest::default(), &app.admin);
+                tokio::spawn(async move { c.get_unit(r).await })
+            })
+            .collect();
+        for w in warm {
+            let _ = w.await;
+        }
+        // Three slow calls in flight, one after the other (so the balancer
+        // spreads them over the connections by load).
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut c = localities.clone();
+            let r = authed(ListUnitsRequest::default(), &app.admin);
+            held.push(tokio::spawn(async move { c.list_units(r).await }));
+            upstream.entered.notified().await;
+        }
+        // The poisoned answer.
+        let broken = localities
+            .clone()
+            .lookup_unit(authed(LookupUnitRequest::default(), &app.admin))
+            .await
+            .unwrap_err();
+        assert_ne!(broken.code(), Code::NotFound, "{broken:?}");
+        for _ in 0..3 {
+            upstream.release.notify_one();
+        }
+        let mut survived = 0;
+        for call in held {
+            if let Err(s) = call.await.unwrap()
+                && s.message() == "released"
+            {
+                survived += 1;
+            }
+        }
+        if connections == 1 {
+            assert_eq!(
+                survived, 0,
+                "one shared connection: every call fails with it"
+            );
+        } else {
+            assert!(
+                survived >= 1,
+                "a pool of {connections}: others' calls carry on"
+            );
+        }
+        // And new calls go through.
+        let status = localities
+            .clone()
+            .get_unit(authed(GetUnitRequest::default(), &app.admin))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        upstream.stop();
+        app.stop().await;
+    }
 }
 
 #[tokio::test]

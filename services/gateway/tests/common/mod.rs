@@ -218,6 +218,11 @@ async fn answer(
             },
         ))
         .into_http(),
+        // An answer whose headers are too large for the gateway's HTTP/2
+        // client: the connection it arrives on fails as a whole.
+        "/p06.localities.v1.Localities/LookupUnit" => {
+            Status::not_found("x".repeat(64 * 1024)).into_http()
+        }
         "/p06.localities.v1.Localities/ListUnits" => {
             entered.notify_one();
             release.notified().await;
