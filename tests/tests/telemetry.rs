@@ -17,7 +17,7 @@ use p06_proto::{
     gateway::v1::Role,
     localities::v1::{Contacts, GetUnitRequest, UpdateContactsRequest, WebhookEndpoint},
     notifications::v1::ListNotificationsRequest,
-    tasks::v1::{ReportProgressRequest, WatchChangesRequest},
+    tasks::v1::{ListAuditLogRequest, ReportProgressRequest, WatchChangesRequest},
 };
 use p06_tests::{
     Backend, Setup, TestStack,
@@ -247,6 +247,34 @@ async fn status_follows_the_server_and_client_rules() {
     assert_eq!(status(&client), StatusCode::Error as i32, "{client:?}");
     assert_eq!(int(&gateway.attributes, "rpc.grpc.status_code"), Some(14));
     assert_eq!(client.parent_span_id, gateway.span_id);
+
+    // INTERNAL: a table the tasks service reads is gone (not a transient
+    // fault), so its SERVER span is Error, and so are the gateway's.
+    let tasks_db = sqlx::SqlitePool::connect(&stack.databases().tasks)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE audit_log")
+        .execute(&tasks_db)
+        .await
+        .unwrap();
+    tasks_db.close().await;
+    let (trace, parent) = new_trace();
+    let internal = stack
+        .tasks(&admin)
+        .await
+        .list_audit_log(traced(ListAuditLogRequest::default(), &parent))
+        .await
+        .unwrap_err();
+    assert_eq!(internal.code(), tonic::Code::Internal, "{internal:?}");
+    assert!(
+        !internal.message().contains("audit_log"),
+        "no storage detail leaks: {internal:?}"
+    );
+    let (gateway, client, upstream) = call_spans(&trace, "Tasks/ListAuditLog").await;
+    for span in [&gateway, &client, &upstream] {
+        assert_eq!(status(span), StatusCode::Error as i32, "{span:?}");
+        assert_eq!(int(&span.attributes, "rpc.grpc.status_code"), Some(13));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
