@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod otlp;
+pub mod raw;
 pub mod replica;
 pub mod smoke;
 pub mod smtp;

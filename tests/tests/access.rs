@@ -11,14 +11,11 @@ use p06_kit::{Role, access};
 use p06_proto::{
     gateway::v1 as g, localities::v1 as loc, notifications::v1 as notif, tasks::v1 as tasks,
 };
-use p06_tests::{Backend, TestStack};
+use p06_tests::{Backend, TestStack, raw::Raw};
 use prost::Message;
 use std::collections::BTreeMap;
 use tokio_stream::StreamExt;
-use tonic::{
-    Code, Request, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-};
+use tonic::{Code, Request};
 
 /// Every method of every p06 service, from the gateway's reflection:
 /// gRPC path → whether it answers with a stream.
@@ -103,44 +100,6 @@ async fn every_reflected_rpc_has_exactly_one_rule() {
         "rules without an RPC: {without_rpc:?}"
     );
     assert_eq!(methods.len(), access::TABLE.len());
-}
-
-/// Sends and receives message bytes as they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        use bytes::BufMut as _;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        use bytes::Buf as _;
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
 }
 
 /// The unit a UNIT or VIEWER key of this test acts for.

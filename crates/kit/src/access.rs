@@ -259,20 +259,9 @@ impl Grant {
             .ok_or_else(|| Status::unauthenticated("missing caller identity"))
     }
 
-    /// A grant for `caller` under the rule of `path`, for code that runs
-    /// outside a request (UNIMPLEMENTED when p06 has no such RPC).
-    pub fn for_path(caller: &Caller, path: &str) -> Result<Grant, Status> {
-        authorize(caller, path)
-    }
-
     /// The caller.
     pub fn caller(&self) -> &Caller {
         &self.caller
-    }
-
-    /// The RPC's rule.
-    pub fn rule(&self) -> &'static Rule {
-        self.rule
     }
 
     /// The units the caller's results may span: its own unit only when its
