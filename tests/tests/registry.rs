@@ -242,3 +242,57 @@ async fn unit_carries_lineage_and_validity() {
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
 }
+
+/// BatchGetUnits as its proto comment says: the units in the order asked
+/// (a name may repeat), all or nothing with NOT_FOUND naming the missing
+/// one, and at most 1,000 names.
+#[tokio::test]
+async fn batch_get_units_answers_in_order_or_names_the_missing_unit() {
+    use tonic_types::StatusExt;
+    let stack = TestStack::start().await;
+    let mut client = stack.localities(&stack.admin_key).await;
+    let names: Vec<String> = ["units/p79", "units/p01", "units/p79"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let units = client
+        .batch_get_units(pb::BatchGetUnitsRequest {
+            names: names.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .units;
+    assert_eq!(
+        units.iter().map(|u| u.name.clone()).collect::<Vec<_>>(),
+        names
+    );
+    let missing = client
+        .batch_get_units(pb::BatchGetUnitsRequest {
+            names: vec!["units/p01".into(), "units/no-such-unit".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let info = missing.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "UNIT_NOT_FOUND");
+    assert_eq!(
+        info.metadata.get("name").map(String::as_str),
+        Some("units/no-such-unit")
+    );
+    assert_eq!(
+        info.metadata.get("field").map(String::as_str),
+        Some("names[1]")
+    );
+    for names in [Vec::new(), vec!["units/p01".to_string(); 1001]] {
+        let refused = client
+            .batch_get_units(pb::BatchGetUnitsRequest { names })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert_eq!(
+            p06_kit::errors::violation(&refused).map(|v| v.0).as_deref(),
+            Some("names")
+        );
+    }
+}

@@ -264,6 +264,10 @@ async fn each_key_has_its_share_and_waits_for_a_permit_are_bounded() {
     let busy = get(&app.admin).await;
     assert_eq!(busy.code(), Code::ResourceExhausted, "{busy:?}");
     assert!(busy.message().contains("API key"), "{busy:?}");
+    assert_eq!(
+        retry_after(&busy),
+        Some(p06_gateway::error::RETRY_AFTER_SHED)
+    );
     assert!(started.elapsed() < std::time::Duration::from_millis(250));
     // Another key gets in, and takes the last overall permit.
     assert_eq!(get(&other).await.code(), Code::NotFound);
@@ -274,6 +278,10 @@ async fn each_key_has_its_share_and_waits_for_a_permit_are_bounded() {
     let shed = get(&other).await;
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
     assert!(shed.message().contains("overloaded"), "{shed:?}");
+    assert_eq!(
+        retry_after(&shed),
+        Some(p06_gateway::error::RETRY_AFTER_SHED)
+    );
     assert!(started.elapsed() >= std::time::Duration::from_millis(250));
     // A permit freed while it waits lets it in.
     let waiting = tokio::spawn(get(&other));
@@ -364,6 +372,12 @@ async fn a_broken_upstream_connection_leaves_others_calls_running() {
     }
 }
 
+/// The RetryInfo delay of a refusal.
+fn retry_after(status: &tonic::Status) -> Option<Duration> {
+    use tonic_types::StatusExt;
+    status.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
 #[tokio::test]
 async fn rate_limit_per_key() {
     let app = App::start(|c| {
@@ -383,6 +397,8 @@ async fn rate_limit_per_key() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
+    // Retry after one call's worth of the key's rate (1 per second).
+    assert_eq!(retry_after(&status), Some(Duration::from_secs(1)));
     assert!(
         status
             .message()
