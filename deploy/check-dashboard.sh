@@ -16,7 +16,8 @@ known = {"rpc_server_call_duration_seconds", "rpc_client_call_duration_seconds",
          "p06_notifications_delivery_attempts_total", "p06_notifications_dead_letters_total",
          "p06_notifications_deliveries_pending", "p06_notifications_delivery_lag_seconds",
          "p06_notifications_contacts_lookups_total", "db_client_connection_count",
-         "db_client_connection_max", "p06_db_transaction_wait_seconds", "p06:feed_lag"}
+         "db_client_connection_max", "db_client_connection_wait_time_seconds",
+         "p06_db_transaction_wait_seconds", "p06:feed_lag"}
 lines = ["groups:", "  - name: dashboard", "    rules:"]
 i = 0
 for panel in dashboard["panels"]:

@@ -157,7 +157,17 @@ trap cleanup EXIT
 compose down -v --remove-orphans >/dev/null 2>&1 || true
 up_started=$SECONDS
 compose up -d --wait --no-build >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "compose up --wait"; }
-echo "every container healthy (or, without a health check, running) in $((SECONDS - up_started)) s"
+# Every container that keeps running has a health check, and it passes
+# (the one-shot `probe` has exited 0 by now).
+for id in $(compose ps -q); do
+    health="$(docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id")"
+    case "$health" in
+        *" healthy") ;;
+        *) fail "container without a passing health check: $health" ;;
+    esac
+done
+[ "$(docker inspect --format '{{.State.ExitCode}}' "$(compose ps -a -q probe)")" = 0 ] || fail "probe did not exit 0"
+echo "every container healthy in $((SECONDS - up_started)) s"
 compose ps --format 'table {{.Service}}\t{{.Status}}'
 
 admin="$(compose logs --no-color gateway | sed -n 's/.*ADMIN key (shown once): //p' | head -1)"

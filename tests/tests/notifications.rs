@@ -906,3 +906,119 @@ async fn office_hours_hold_reminders_unless_the_policy_is_urgent() {
         "produced when offices opened, not the evening before"
     );
 }
+
+/// The policy for `directive`: DUE_TODAY, then OVERDUE one working day after
+/// the deadline; `urgent` as given.
+fn due_today_then_overdue(directive: &str, urgent: bool) -> pb::Policy {
+    pb::Policy {
+        directive: directive.to_string(),
+        rules: vec![
+            pb::ReminderRule {
+                kind: Kind::DueToday as i32,
+                working_days: 0,
+                repeat_every_working_days: 0,
+            },
+            pb::ReminderRule {
+                kind: Kind::Overdue as i32,
+                working_days: 1,
+                repeat_every_working_days: 0,
+            },
+        ],
+        urgent,
+        ..Default::default()
+    }
+}
+
+/// Urgent means any day and hour: a policy made urgent on a Sunday at 03:00
+/// for an assignment that already waits sends its reminder at once, though
+/// offices are closed until Monday; switched off again, its next step waits
+/// for office hours while a still-urgent directive's goes out at 00:30.
+#[tokio::test]
+async fn an_urgent_policy_reaches_existing_schedules_at_any_hour_and_switching_it_off_holds_them() {
+    // Friday 07/03/2025, 18:00 in Hà Nội: offices have closed.
+    let clock = ManualClock::new(at(2025, 3, 7, 18, 0));
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let mut tasks = stack.tasks(&stack.admin_key).await;
+    let plain = directive(&mut tasks, "50/TB-VPCP", "2025-03-03").await;
+    let control = directive(&mut tasks, "51/TB-VPCP", "2025-03-03").await;
+    let coordinator = coordinator_key(&stack).await;
+    let mut coord = stack.notifications(&coordinator).await;
+    coord
+        .create_policy(pb::CreatePolicyRequest {
+            policy: Some(due_today_then_overdue(&control, true)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let waiting = assign(&mut tasks, &plain, "Chờ", "2025-03-07", &["p01"]).await;
+    let urgent = assign(&mut tasks, &control, "Khẩn", "2025-03-07", &["p01"]).await;
+    let key = unit_key(&stack, "p01").await;
+    let mut client = stack.notifications(&key).await;
+    let mut inbox = Inbox::open(&mut client, "p01", 0).await;
+    // The urgent directive's DUE_TODAY goes out on Friday evening; the
+    // other, on the default ladder, waits for Monday 08:00.
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueToday, urgent[0].as_str())
+    );
+
+    // Sunday 09/03, 03:00: the waiting one's directive gets an urgent policy.
+    clock.set(at(2025, 3, 9, 3, 0));
+    let policy = coord
+        .create_policy(pb::CreatePolicyRequest {
+            policy: Some(due_today_then_overdue(&plain, true)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::DueToday, waiting[0].as_str())
+    );
+    assert_eq!(
+        n.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 9, 3, 0).timestamp(),
+        "sent on Sunday at 03:00, not held to Monday's office hours"
+    );
+
+    // 04:00: urgency switched off. Both OVERDUE steps fall on Monday 10/03;
+    // at 00:30 only the still-urgent one goes out, the other at 08:00.
+    clock.set(at(2025, 3, 9, 4, 0));
+    coord
+        .update_policy(pb::UpdatePolicyRequest {
+            policy: Some(pb::Policy {
+                name: policy.name.clone(),
+                urgent: false,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["urgent".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    clock.set(at(2025, 3, 10, 0, 30));
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::Overdue, urgent[0].as_str())
+    );
+    assert_eq!(
+        n.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 10, 0, 30).timestamp()
+    );
+    clock.set(at(2025, 3, 10, 8, 0));
+    let n = inbox.reminder().await;
+    assert_eq!(
+        (kind(&n), n.assignment.as_str()),
+        (Kind::Overdue, waiting[0].as_str()),
+        "the switched-off policy's step was held, not sent at 00:30"
+    );
+    assert_eq!(
+        n.create_time.as_ref().unwrap().seconds,
+        at(2025, 3, 10, 8, 0).timestamp()
+    );
+}

@@ -52,9 +52,10 @@ impl Pool {
     }
 
     /// Reports this pool in the `db.client.connection.count` (by `state`,
-    /// `idle` or `used`) and `db.client.connection.max` gauges and its write
-    /// transactions in `p06.db.transaction.wait` (the time to get a pooled
-    /// connection and begin: on SQLite, with the wait for the write lock),
+    /// `idle` or `used`) and `db.client.connection.max` gauges, and each
+    /// write transaction in two histograms: `db.client.connection.wait_time`
+    /// (the wait for a pooled connection alone) and `p06.db.transaction.wait`
+    /// (that wait and `BEGIN`: on SQLite, with the wait for the write lock);
     /// labelled `db.client.connection.pool.name` = `name` ("tasks").
     pub fn observe(&self, name: &'static str) {
         pool_metrics::register(name, self.clone());
@@ -143,7 +144,7 @@ impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         let this = |p: &Pool| matches!(p, Pool::Sqlite(p) if same_options(p, self));
-        pool_metrics::timed(this, self.begin_with("BEGIN IMMEDIATE")).await
+        pool_metrics::timed_begin(this, self, Some("BEGIN IMMEDIATE")).await
     }
 }
 
@@ -151,7 +152,7 @@ impl WritePool for PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         let this = |p: &Pool| matches!(p, Pool::Postgres(p) if same_options(p, self));
-        pool_metrics::timed(this, self.begin()).await
+        pool_metrics::timed_begin(this, self, None).await
     }
 }
 
@@ -327,35 +328,64 @@ mod pool_metrics {
             .unwrap_or("")
     }
 
-    /// Awaits `begin` and records how long it took under the name of the
-    /// registered pool `is` picks.
-    pub(super) async fn timed<T>(
+    /// Takes a connection of `pool` (the one of the registered pools `is`
+    /// picks) and begins a transaction on it with `statement` (`BEGIN` when
+    /// `None`), recording the wait for the connection and the time to
+    /// begin. What `sqlx::Pool::begin_with` does, with the two steps timed
+    /// apart; `Transaction::begin` is the call sqlx's own does.
+    pub(super) async fn timed_begin<DB: sqlx::Database>(
         is: impl Fn(&Pool) -> bool,
-        begin: impl std::future::Future<Output = T>,
-    ) -> T {
+        pool: &sqlx::Pool<DB>,
+        statement: Option<&'static str>,
+    ) -> sqlx::Result<sqlx::Transaction<'static, DB>> {
         let started = std::time::Instant::now();
-        let began = begin.await;
-        waited(name_of(is), started.elapsed());
+        let acquired = pool.acquire().await;
+        let name = name_of(is);
+        record(&CONNECTION_WAIT, name, started.elapsed());
+        let began = sqlx::Transaction::begin(
+            sqlx::pool::MaybePoolConnection::PoolConnection(acquired?),
+            statement.map(sqlx::SqlSafeStr::into_sql_str),
+        )
+        .await;
+        record(&TRANSACTION_WAIT, name, started.elapsed());
         began
     }
 
-    /// Records how long a write transaction took to begin.
-    fn waited(name: &'static str, took: std::time::Duration) {
-        static WAIT: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
-        WAIT.get_or_init(|| {
-            crate::rpc::meter()
-                .f64_histogram("p06.db.transaction.wait")
-                .with_unit("s")
-                .with_description("Time to get a pooled connection and begin a write transaction")
-                .with_boundaries(vec![
-                    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
-                ])
-                .build()
-        })
-        .record(
-            took.as_secs_f64(),
-            &[KeyValue::new("db.client.connection.pool.name", name)],
-        );
+    /// A histogram of seconds by pool, made on first use.
+    struct Wait {
+        name: &'static str,
+        description: &'static str,
+        histogram: OnceLock<opentelemetry::metrics::Histogram<f64>>,
+    }
+
+    static CONNECTION_WAIT: Wait = Wait {
+        name: "db.client.connection.wait_time",
+        description: "Time to get a connection from the pool for a write transaction",
+        histogram: OnceLock::new(),
+    };
+
+    static TRANSACTION_WAIT: Wait = Wait {
+        name: "p06.db.transaction.wait",
+        description: "Time to get a pooled connection and begin a write transaction",
+        histogram: OnceLock::new(),
+    };
+
+    fn record(wait: &Wait, pool: &'static str, took: std::time::Duration) {
+        wait.histogram
+            .get_or_init(|| {
+                crate::rpc::meter()
+                    .f64_histogram(wait.name)
+                    .with_unit("s")
+                    .with_description(wait.description)
+                    .with_boundaries(vec![
+                        0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+                    ])
+                    .build()
+            })
+            .record(
+                took.as_secs_f64(),
+                &[KeyValue::new("db.client.connection.pool.name", pool)],
+            );
     }
 
     fn pools() -> Vec<(&'static str, Pool)> {

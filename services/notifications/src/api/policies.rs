@@ -1,11 +1,13 @@
 //! Reminder policies per directive or task group (COORDINATOR or ADMIN to
-//! change them). A change reloads the policies and makes the schedules in
-//! its scope due for re-evaluation, so pending reminders move at once.
+//! change them). A change re-plans every schedule of its scope in its own
+//! transaction (urgency and next due time under the policies as they then
+//! stand), so pending reminders move at once, then reloads the policies.
 
 use super::{NotificationsApi, convert};
 use crate::{
+    engine::producer,
     error::{NotificationsError, Result},
-    store::{NotificationStore, Scope, StoredPolicy},
+    store::{NotificationStore, Replan, StoredPolicy},
 };
 use p06_kit::{Caller, page, text::is_resource_id};
 use p06_proto::{notifications::v1 as pb, tasks::v1::TaskGroup};
@@ -31,23 +33,20 @@ fn etag_version(etag: &str) -> Result<Option<i32>> {
         .map_err(|_| NotificationsError::invalid("etag", "not an etag returned by this service"))
 }
 
-fn scope_of(p: &StoredPolicy) -> Scope {
-    match (&p.directive_id, &p.group) {
-        (Some(d), _) => Scope::Directive(d.clone()),
-        (None, Some(g)) => Scope::Group(g.clone()),
-        (None, None) => Scope::All,
-    }
+/// How a policy write re-plans its scope's schedules, in its transaction.
+fn replan<S: NotificationStore>(api: &NotificationsApi<S>) -> Box<Replan<'static>> {
+    producer::replanner(api.engine.office, api.engine.calendar())
 }
 
-/// Reloads policies and re-evaluates the schedules they cover.
-async fn applied<S: NotificationStore>(api: &NotificationsApi<S>, p: &StoredPolicy) -> Result<()> {
+/// After a policy write (whose transaction re-planned its schedules):
+/// reloads the policies this replica evaluates with and wakes the producer
+/// for the steps now due.
+async fn applied<S: NotificationStore>(api: &NotificationsApi<S>) -> Result<()> {
     let engine = &api.engine;
     engine
         .reload_policies()
         .await
         .map_err(NotificationsError::Internal)?;
-    let now = engine.now().timestamp_millis();
-    engine.store.touch_schedules(&scope_of(p), now).await?;
     engine.produce_kick.notify_one();
     Ok(())
 }
@@ -126,8 +125,12 @@ pub(super) async fn create<S: NotificationStore>(
         created_ms: m.at_ms,
         updated_ms: m.at_ms,
     };
-    let created = api.engine.store.create_policy(&stored, &m).await?;
-    applied(api, &created).await?;
+    let created = api
+        .engine
+        .store
+        .create_policy(&stored, &m, &*replan(api))
+        .await?;
+    applied(api).await?;
     Ok(convert::policy_to_pb(created))
 }
 
@@ -209,9 +212,9 @@ pub(super) async fn update<S: NotificationStore>(
     }
     let m = api.mutation(caller, "UpdatePolicy", "")?;
     let updated = store
-        .update_policy(&current, etag_version(&p.etag)?, &m)
+        .update_policy(&current, etag_version(&p.etag)?, &m, &*replan(api))
         .await?;
-    applied(api, &updated).await?;
+    applied(api).await?;
     Ok(convert::policy_to_pb(updated))
 }
 
@@ -222,10 +225,9 @@ pub(super) async fn delete<S: NotificationStore>(
 ) -> Result<()> {
     let id = policy_id(&req.name)?;
     let m = api.mutation(caller, "DeletePolicy", "")?;
-    let deleted = api
-        .engine
+    api.engine
         .store
-        .delete_policy(id, etag_version(&req.etag)?, &m)
+        .delete_policy(id, etag_version(&req.etag)?, &m, &*replan(api))
         .await?;
-    applied(api, &deleted).await
+    applied(api).await
 }

@@ -408,8 +408,9 @@ impl OfficeHours {
     /// sending is not held back to office hours. Not urgent: `start` on the
     /// step date, or on the next working day should the step date be a day
     /// off; the caller sends it while [`is_open`](Self::is_open), else at
-    /// [`next_open`](Self::next_open). Urgent: `start` on the step date even
-    /// on a day off; the caller sends it at once from then on, at any hour.
+    /// [`next_open`](Self::next_open). Urgent: the step date's first
+    /// instant (00:00 local), a day off or not; the caller sends it at once
+    /// from then on, at any hour.
     pub fn send_time(
         &self,
         calendar: &Calendar,
@@ -417,7 +418,7 @@ impl OfficeHours {
         urgent: bool,
     ) -> DateTime<Utc> {
         if urgent {
-            return self.opens_at(step_date);
+            return local_instant(step_date.and_time(NaiveTime::MIN));
         }
         let day = calendar
             .working_day_on_or_after(step_date)
@@ -845,8 +846,10 @@ mod tests {
         let hours = OfficeHours::default();
         let send = |date, urgent| hours.send_time(&cal, date, urgent).to_rfc3339();
         assert_eq!(send(d(2025, 2, 5), false), "2025-02-05T01:00:00+00:00");
-        assert_eq!(send(d(2025, 2, 5), true), "2025-02-05T01:00:00+00:00");
+        // Urgent: from 00:00 local (17:00 UTC the day before), on a
+        // Saturday too.
+        assert_eq!(send(d(2025, 2, 5), true), "2025-02-04T17:00:00+00:00");
         assert_eq!(send(d(2024, 7, 20), false), "2024-07-22T01:00:00+00:00");
-        assert_eq!(send(d(2024, 7, 20), true), "2024-07-20T01:00:00+00:00");
+        assert_eq!(send(d(2024, 7, 20), true), "2024-07-19T17:00:00+00:00");
     }
 }

@@ -255,7 +255,7 @@ fn next_schedule<S: NotificationStore>(
     };
     let policy = engine.policies().resolve(&s.directive_id, &s.group);
     s.urgent = policy.urgent;
-    s.next_due_ms = producer::next_due(engine, &engine.calendar(), &policy, &s);
+    s.next_due_ms = producer::next_due(&engine.office, &engine.calendar(), &policy, &s);
     Some(s)
 }
 

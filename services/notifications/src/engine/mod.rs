@@ -14,7 +14,7 @@ use crate::{
     Config,
     domain::{Policy, ladder::OfficeHours},
     remote::Remote,
-    store::NotificationStore,
+    store::{NotificationStore, StoredPolicy},
 };
 use chrono::{DateTime, Datelike, Utc};
 use p06_kit::{Shutdown, calendar::Calendar, clock::SharedClock};
@@ -35,6 +35,27 @@ pub struct Policies {
 }
 
 impl Policies {
+    /// The set the stored policies make.
+    pub fn from_stored(stored: impl IntoIterator<Item = StoredPolicy>) -> Self {
+        let mut policies = Self::default();
+        for p in stored {
+            let policy = Policy {
+                rules: p.rules,
+                urgent: p.urgent,
+            };
+            match (p.directive_id, p.group) {
+                (Some(d), _) => {
+                    policies.by_directive.insert(d, policy);
+                }
+                (None, Some(g)) => {
+                    policies.by_group.insert(g, policy);
+                }
+                (None, None) => {}
+            }
+        }
+        policies
+    }
+
     /// The policy for an assignment: its directive's, else its group's,
     /// else the default ladder.
     pub fn resolve(&self, directive_id: &str, group: &str) -> Policy {
@@ -145,22 +166,7 @@ impl<S: NotificationStore> Engine<S> {
     /// Reloads the policies from the store.
     pub async fn reload_policies(&self) -> Result<(), String> {
         let stored = self.store.policies().await.map_err(|e| e.to_string())?;
-        let mut policies = Policies::default();
-        for p in stored {
-            let policy = Policy {
-                rules: p.rules,
-                urgent: p.urgent,
-            };
-            match (p.directive_id, p.group) {
-                (Some(d), _) => {
-                    policies.by_directive.insert(d, policy);
-                }
-                (None, Some(g)) => {
-                    policies.by_group.insert(g, policy);
-                }
-                (None, None) => {}
-            }
-        }
+        let policies = Policies::from_stored(stored);
         *self.policies.write().unwrap_or_else(|p| p.into_inner()) = policies;
         Ok(())
     }

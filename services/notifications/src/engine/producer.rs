@@ -7,12 +7,13 @@
 
 use super::{Engine, Pace, Policies};
 use crate::{
+    domain::ladder::OfficeHours,
     domain::{
         Kind, Policy, Step, Target,
         ladder::{collapse_stale, due_steps, next_step},
         render::{Content, Lang, render},
     },
-    store::{Channel, Evaluated, Notification, NotificationStore, Schedule},
+    store::{Channel, Evaluated, Notification, NotificationStore, Replan, Schedule, StoredPolicy},
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use p06_kit::calendar::Calendar;
@@ -35,8 +36,8 @@ pub fn target_of(s: &Schedule) -> Option<Target> {
 }
 
 /// When the schedule's next step may go out (Unix ms), if it has one.
-pub fn next_due<S>(
-    engine: &Engine<S>,
+pub fn next_due(
+    office: &OfficeHours,
     cal: &Calendar,
     policy: &Policy,
     s: &Schedule,
@@ -44,11 +45,26 @@ pub fn next_due<S>(
     let target = target_of(s)?;
     let step = next_step(policy, cal, target, s.last)?;
     Some(
-        engine
-            .office
+        office
             .send_time(cal, step.date, policy.urgent)
             .timestamp_millis(),
     )
+}
+
+/// The re-planning a policy change does in its transaction: each schedule
+/// of the page under the policy that governs it once the change is made
+/// (its directive's, else its group's, else the default ladder) — its
+/// urgency and when its next step may go out.
+pub fn replanner(office: OfficeHours, cal: Calendar) -> Box<Replan<'static>> {
+    Box::new(move |stored: &[StoredPolicy], page: &[Schedule]| {
+        let policies = Policies::from_stored(stored.iter().cloned());
+        page.iter()
+            .map(|s| {
+                let policy = policies.resolve(&s.directive_id, &s.group);
+                (policy.urgent, next_due(&office, &cal, &policy, s))
+            })
+            .collect()
+    })
 }
 
 /// One pass over up to a batch of due schedules: [`Pace::Again`] when a
@@ -183,7 +199,7 @@ async fn evaluate<S: NotificationStore>(
         last: out.last,
         ..s
     };
-    out.next_due_ms = next_due(engine, cal, &policy, &moved);
+    out.next_due_ms = next_due(&engine.office, cal, &policy, &moved);
     out
 }
 

@@ -63,6 +63,7 @@ conformance!(
     touch_schedules_by_scope,
     open_schedules_and_digests,
     policies_create_update_delete,
+    policy_writes_replan_their_scope,
     delivery_pages_keep_every_channel,
 );
 
@@ -195,6 +196,11 @@ fn attempt(id: &str, channel: Channel, n: i32, success: bool, at_ms: i64) -> Att
         latency_ms: 40,
         at_ms,
     }
+}
+
+/// A re-planning that leaves every schedule as it is.
+fn keep(_: &[StoredPolicy], page: &[Schedule]) -> Vec<(bool, Option<i64>)> {
+    page.iter().map(|s| (s.urgent, s.next_due_ms)).collect()
 }
 
 fn policy(id: &str, directive: Option<&str>, group: Option<&str>) -> StoredPolicy {
@@ -712,7 +718,13 @@ async fn commit_evaluated_writes_live_schedules_once<S: NotificationStore>(store
     let now = stored(store, &kept).await;
     assert_eq!((now.last, now.next_due_ms), (Some(later_step), Some(9_000)));
 
-    // Stream positions strictly increase, across commits and within one.
+    // Stream positions strictly increase, across commits and within one
+    // (of the schedule leased again: a commit needs the lease).
+    let again = store
+        .claim_schedules(9_000, true, 1_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(task_ids(&again), ["kept"]);
     let written = store
         .commit_evaluated(
             vec![evaluated(
@@ -1491,7 +1503,7 @@ async fn open_schedules_and_digests<S: NotificationStore>(store: &S) {
 async fn policies_create_update_delete<S: NotificationStore>(store: &S) {
     let create = |p: StoredPolicy, request_id: Option<&'static str>, at_ms: i64| async move {
         store
-            .create_policy(&p, &mutation("CreatePolicy", request_id, at_ms))
+            .create_policy(&p, &mutation("CreatePolicy", request_id, at_ms), &keep)
             .await
     };
     let p1 = policy("p1", Some("d1"), None);
@@ -1546,7 +1558,12 @@ async fn policies_create_update_delete<S: NotificationStore>(store: &S) {
         let changed = changed.clone();
         async move {
             store
-                .update_policy(&changed, expected, &mutation("UpdatePolicy", None, at_ms))
+                .update_policy(
+                    &changed,
+                    expected,
+                    &mutation("UpdatePolicy", None, at_ms),
+                    &keep,
+                )
                 .await
         }
     };
@@ -1570,7 +1587,8 @@ async fn policies_create_update_delete<S: NotificationStore>(store: &S) {
             .update_policy(
                 &policy("nope", None, None),
                 None,
-                &mutation("UpdatePolicy", None, 700)
+                &mutation("UpdatePolicy", None, 700),
+                &keep
             )
             .await,
         Err(StoreError::NotFound(_))
@@ -1579,21 +1597,153 @@ async fn policies_create_update_delete<S: NotificationStore>(store: &S) {
     // Delete: a stale version is refused; then it is gone and its scope free.
     let m = mutation("DeletePolicy", None, 800);
     assert!(matches!(
-        store.delete_policy("p1", Some(2), &m).await,
+        store.delete_policy("p1", Some(2), &m, &keep).await,
         Err(StoreError::EtagMismatch(..))
     ));
-    let deleted = store.delete_policy("p1", Some(3), &m).await.unwrap();
+    let deleted = store.delete_policy("p1", Some(3), &m, &keep).await.unwrap();
     assert_eq!((deleted.id.as_str(), deleted.version), ("p1", 3));
     assert!(matches!(
         store.policy("p1").await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.delete_policy("p1", None, &m).await,
+        store.delete_policy("p1", None, &m, &keep).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.policies().await.unwrap(), [g1]);
     create(policy("p3", Some("d1"), None), None, 900)
         .await
         .unwrap();
+}
+
+async fn policy_writes_replan_their_scope<S: NotificationStore>(store: &S) {
+    use std::sync::Mutex;
+    let in_scope = |task: &str, directive: &str, group: &str| Schedule {
+        directive_id: directive.into(),
+        group: group.into(),
+        next_due_ms: Some(50_000),
+        ..schedule(task, "u1")
+    };
+    // d1 has more schedules than one page of the re-planning.
+    let many: Vec<Schedule> = (0..1_005)
+        .map(|i| in_scope(&format!("a{i:04}"), "d1", "DATA"))
+        .collect();
+    let other = in_scope("b", "d2", "DATA");
+    let elsewhere = in_scope("c", "d3", "LEGAL");
+    let mut all: Vec<&Schedule> = many.iter().collect();
+    all.extend([&other, &elsewhere]);
+    put(store, &all).await;
+    // One of d1's is being evaluated by a producer right now.
+    let leased = store
+        .claim_schedules(60_000, true, 1_000_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(task_ids(&leased), ["a0000"]);
+
+    // The re-planning sees the policies as they stand after the write: urgent
+    // wherever the schedule's policy (directive's, else group's) says so, due
+    // at 7 000 then, else unchanged.
+    let seen: Mutex<Vec<(Vec<String>, usize)>> = Mutex::new(Vec::new());
+    let replan = |policies: &[StoredPolicy], page: &[Schedule]| {
+        seen.lock()
+            .unwrap()
+            .push((policies.iter().map(|p| p.id.clone()).collect(), page.len()));
+        page.iter()
+            .map(|s| {
+                let governing = policies
+                    .iter()
+                    .find(|p| p.directive_id.as_deref() == Some(s.directive_id.as_str()))
+                    .or_else(|| {
+                        policies
+                            .iter()
+                            .find(|p| p.group.as_deref() == Some(s.group.as_str()))
+                    });
+                match governing {
+                    Some(p) if p.urgent => (true, Some(7_000)),
+                    _ => (false, Some(50_000)),
+                }
+            })
+            .collect()
+    };
+    let urgent_d1 = StoredPolicy {
+        urgent: true,
+        ..policy("p1", Some("d1"), None)
+    };
+    store
+        .create_policy(&urgent_d1, &mutation("CreatePolicy", None, 100), &replan)
+        .await
+        .unwrap();
+    // Two pages of d1, each with the new policy in view; nothing else read.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(vec!["p1".to_string()], 1_000), (vec!["p1".to_string()], 5)]
+    );
+    let plan = |s: &Schedule| (s.urgent, s.next_due_ms);
+    let now = read(store, &all).await;
+    assert!(
+        now.iter()
+            .filter(|s| s.directive_id == "d1")
+            .all(|s| plan(s) == (true, Some(7_000)))
+    );
+    assert_eq!(plan(&stored(store, &other).await), (false, Some(50_000)));
+    assert_eq!(
+        plan(&stored(store, &elsewhere).await),
+        (false, Some(50_000))
+    );
+
+    // The evaluation in flight under the old policy is not committed: its
+    // lease went with the re-planning.
+    let stale = Evaluated {
+        task_id: "a0000".into(),
+        unit_id: "u1".into(),
+        generation: leased[0].generation,
+        last: None,
+        next_due_ms: Some(99_000),
+        urgent: false,
+        notifications: vec![(notification("stale", "u1", Kind::DueSoon, "a0000"), vec![])],
+    };
+    assert!(
+        store
+            .commit_evaluated(vec![stale], 61_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(plan(&stored(store, &many[0]).await), (true, Some(7_000)));
+
+    // A group policy re-plans its group's schedules (d1's keep their
+    // directive's policy); switched off, urgency goes in the same write.
+    seen.lock().unwrap().clear();
+    let data = StoredPolicy {
+        urgent: true,
+        ..policy("g1", None, Some("DATA"))
+    };
+    let data = store
+        .create_policy(&data, &mutation("CreatePolicy", None, 200), &replan)
+        .await
+        .unwrap();
+    assert_eq!(plan(&stored(store, &other).await), (true, Some(7_000)));
+    assert_eq!(
+        plan(&stored(store, &elsewhere).await),
+        (false, Some(50_000))
+    );
+    let off = StoredPolicy {
+        urgent: false,
+        ..data
+    };
+    store
+        .update_policy(&off, None, &mutation("UpdatePolicy", None, 300), &replan)
+        .await
+        .unwrap();
+    assert_eq!(plan(&stored(store, &other).await), (false, Some(50_000)));
+    assert_eq!(plan(&stored(store, &many[3]).await), (true, Some(7_000)));
+
+    // Deleting d1's policy re-plans d1's schedules without it.
+    seen.lock().unwrap().clear();
+    store
+        .delete_policy("p1", None, &mutation("DeletePolicy", None, 400), &replan)
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap()[0].0, ["g1"]);
+    assert_eq!(plan(&stored(store, &many[3]).await), (false, Some(50_000)));
 }

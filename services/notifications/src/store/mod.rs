@@ -297,6 +297,13 @@ pub struct StoredPolicy {
     pub updated_ms: i64,
 }
 
+/// How a policy change re-plans the schedules it may govern, inside its
+/// transaction: given every policy as it stands after the change and a page
+/// of schedules of the changed policy's scope, each schedule's urgency and
+/// next due time (Unix ms), in the page's order.
+pub type Replan<'a> =
+    dyn Fn(&[StoredPolicy], &[Schedule]) -> Vec<(bool, Option<i64>)> + Send + Sync + 'a;
+
 /// Which schedules a policy or calendar change touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -474,28 +481,37 @@ pub trait NotificationStore: Send + Sync + 'static {
         m: &Mutation,
     ) -> impl Future<Output = StoreResult<Delivery>> + Send;
 
-    /// Creates a policy; a retried request id returns the first result.
+    /// Creates a policy and, in the same transaction, re-plans the
+    /// schedules of its scope with `replan`; a retried request id returns
+    /// the first result.
     fn create_policy(
         &self,
         p: &StoredPolicy,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> impl Future<Output = StoreResult<StoredPolicy>> + Send;
     /// One policy.
     fn policy(&self, id: &str) -> impl Future<Output = StoreResult<StoredPolicy>> + Send;
     /// Every policy, by id.
     fn policies(&self) -> impl Future<Output = StoreResult<Vec<StoredPolicy>>> + Send;
-    /// Replaces rules and urgency; `expected_version` must match when set.
+    /// Replaces rules and urgency and, in the same transaction, re-plans
+    /// the schedules of the policy's scope with `replan`;
+    /// `expected_version` must match when set.
     fn update_policy(
         &self,
         p: &StoredPolicy,
         expected_version: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> impl Future<Output = StoreResult<StoredPolicy>> + Send;
-    /// Deletes a policy; `expected_version` must match when set.
+    /// Deletes a policy and, in the same transaction, re-plans the
+    /// schedules of its scope with `replan`; `expected_version` must match
+    /// when set.
     fn delete_policy(
         &self,
         id: &str,
         expected_version: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> impl Future<Output = StoreResult<StoredPolicy>> + Send;
 }

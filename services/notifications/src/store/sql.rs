@@ -430,7 +430,8 @@ impl NotificationStore for SqlStore {
         let backend = self.pool.backend();
         let lock = format!(
             "SELECT task_id, unit_id, generation FROM schedules \
-             WHERE (task_id, unit_id) IN (SELECT task_id, unit_id FROM ({}) AS v){}",
+             WHERE (task_id, unit_id) IN (SELECT task_id, unit_id FROM ({}) AS v) \
+             AND lease_until > 0{}",
             json_rows(backend, 1, &[("task_id", Text), ("unit_id", Text)]),
             for_update(&self.pool)
         );
@@ -726,8 +727,13 @@ impl NotificationStore for SqlStore {
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "create_policy"))]
-    async fn create_policy(&self, p: &StoredPolicy, m: &Mutation) -> StoreResult<StoredPolicy> {
-        self.create_policy_impl(p, m).await
+    async fn create_policy(
+        &self,
+        p: &StoredPolicy,
+        m: &Mutation,
+        replan: &Replan<'_>,
+    ) -> StoreResult<StoredPolicy> {
+        self.create_policy_impl(p, m, replan).await
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "policy"))]
@@ -746,8 +752,10 @@ impl NotificationStore for SqlStore {
         p: &StoredPolicy,
         expected_version: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> StoreResult<StoredPolicy> {
-        self.update_policy_impl(p, expected_version, m).await
+        self.update_policy_impl(p, expected_version, m, replan)
+            .await
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "delete_policy notifications", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "notifications", db.operation.name = "delete_policy"))]
@@ -756,8 +764,10 @@ impl NotificationStore for SqlStore {
         id: &str,
         expected_version: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> StoreResult<StoredPolicy> {
-        self.delete_policy_impl(id, expected_version, m).await
+        self.delete_policy_impl(id, expected_version, m, replan)
+            .await
     }
 }
 

@@ -52,11 +52,90 @@ fn check_version(p: &StoredPolicy, expected: Option<i32>) -> StoreResult<()> {
     }
 }
 
+/// Schedules re-planned per statement.
+const REPLAN_PAGE: i64 = 1000;
+
+/// Re-plans, inside the transaction `$tx` that has just written a policy,
+/// every schedule of the policy `$p`'s scope: reads every policy as it now
+/// stands, then the scope's schedules a page at a time (locked), and writes
+/// the urgency and next due time `$replan` gives wherever they changed,
+/// releasing the schedule's lease, so that an evaluation in flight under the
+/// old policy is not committed ([`commit_evaluated`] requires the lease).
+macro_rules! replan_scope {
+    ($store:expr, $tx:expr, $p:expr, $replan:expr) => {{
+        let (column, value) = match (&$p.directive_id, &$p.group) {
+            (Some(d), _) => ("directive_id", d.clone()),
+            (None, Some(g)) => ("task_group", g.clone()),
+            (None, None) => ("''", String::new()),
+        };
+        let rows: Vec<PolicyRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {POLICY_COLUMNS} FROM policies ORDER BY id"
+        )))
+        .fetch_all(&mut *$tx)
+        .await?;
+        let policies = rows_into(rows, PolicyRow::into_policy)?;
+        let page = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {column} = $1 \
+             AND (task_id > $2 OR (task_id = $2 AND unit_id > $3)) \
+             ORDER BY task_id, unit_id LIMIT $4{}",
+            for_update(&$store.pool)
+        );
+        let update = format!(
+            "UPDATE schedules SET urgent = v.urgent, next_due_ms = v.next_due_ms, lease_until = 0 \
+             FROM ({}) AS v WHERE schedules.task_id = v.task_id AND schedules.unit_id = v.unit_id",
+            json_rows(
+                $store.pool.backend(),
+                1,
+                &[
+                    ("task_id", JsonType::Text),
+                    ("unit_id", JsonType::Text),
+                    ("next_due_ms", JsonType::BigInt),
+                    ("urgent", JsonType::Bool),
+                ]
+            )
+        );
+        let mut after = (String::new(), String::new());
+        let mut replanned: u64 = 0;
+        loop {
+            let rows: Vec<ScheduleRow> = sqlx::query_as(AssertSqlSafe(page.clone()))
+                .bind(value.clone())
+                .bind(after.0.clone())
+                .bind(after.1.clone())
+                .bind(REPLAN_PAGE)
+                .fetch_all(&mut *$tx)
+                .await?;
+            let full = rows.len() as i64 == REPLAN_PAGE;
+            let schedules = rows_into(rows, ScheduleRow::into_schedule)?;
+            let Some(last) = schedules.last() else { break };
+            after = (last.task_id.clone(), last.unit_id.clone());
+            let plans = $replan(&policies, &schedules);
+            let changed: Vec<serde_json::Value> = schedules
+                .iter()
+                .zip(plans)
+                .filter(|(s, (urgent, next))| s.urgent != *urgent || s.next_due_ms != *next)
+                .map(|(s, (urgent, next))| serde_json::json!([s.task_id, s.unit_id, next, urgent]))
+                .collect();
+            if !changed.is_empty() {
+                replanned += changed.len() as u64;
+                sqlx::query(AssertSqlSafe(update.clone()))
+                    .bind(serde_json::Value::from(changed).to_string())
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            if !full {
+                break;
+            }
+        }
+        replanned
+    }};
+}
+
 impl SqlStore {
     pub(super) async fn create_policy_impl(
         &self,
         p: &StoredPolicy,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> StoreResult<StoredPolicy> {
         if let Some(rid) = &m.request_id
             && let Some(id) = self.recall(m.method, rid).await?
@@ -64,7 +143,7 @@ impl SqlStore {
             return self.policy_impl(&id).await;
         }
         let resource = format!("policies/{}", p.id);
-        let result: Result<(), sqlx::Error> = on_pool!(&self.pool, |pool, _Db| {
+        let result: Result<(), StoreError> = on_pool!(&self.pool, |pool, _Db| {
             async {
                 let mut tx = pool.begin_write().await?;
                 sqlx::query(AssertSqlSafe(format!(
@@ -89,13 +168,15 @@ impl SqlStore {
                     .await?;
                 }
                 audit!(tx, m, "CreatePolicy", resource);
-                tx.commit().await
+                replan_scope!(self, tx, p, replan);
+                tx.commit().await?;
+                Ok(())
             }
             .await
         });
         match result {
             Ok(()) => self.policy_impl(&p.id).await,
-            Err(e) if is_unique_violation(&e) => {
+            Err(StoreError::Db(e)) if is_unique_violation(&e) => {
                 // A racing retry of the same request wins the same way.
                 if let Some(rid) = &m.request_id
                     && let Some(id) = self.recall(m.method, rid).await?
@@ -104,7 +185,7 @@ impl SqlStore {
                 }
                 Err(StoreError::AlreadyExists(scope_name(p)))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -142,6 +223,7 @@ impl SqlStore {
         p: &StoredPolicy,
         expected: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> StoreResult<StoredPolicy> {
         let current = self.policy_impl(&p.id).await?;
         check_version(&current, expected)?;
@@ -162,6 +244,7 @@ impl SqlStore {
             .rows_affected();
             if changed > 0 {
                 audit!(tx, m, "UpdatePolicy", resource);
+                replan_scope!(self, tx, current, replan);
             }
             tx.commit().await?;
             changed
@@ -181,6 +264,7 @@ impl SqlStore {
         id: &str,
         expected: Option<i32>,
         m: &Mutation,
+        replan: &Replan<'_>,
     ) -> StoreResult<StoredPolicy> {
         let current = self.policy_impl(id).await?;
         check_version(&current, expected)?;
@@ -195,6 +279,7 @@ impl SqlStore {
                 .rows_affected();
             if deleted > 0 {
                 audit!(tx, m, "DeletePolicy", resource);
+                replan_scope!(self, tx, current, replan);
             }
             tx.commit().await?;
             deleted
