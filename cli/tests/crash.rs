@@ -45,6 +45,7 @@ fn report(name: &str, unit: &str, n: usize) -> pb::ReportProgressRequest {
         evidence_link: String::new(),
         request_id: format!("{unit}-{n}"),
         etag: String::new(),
+        reported_on: String::new(),
     }
 }
 

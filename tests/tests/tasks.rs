@@ -146,6 +146,7 @@ async fn eleven_units_each_see_and_report_only_their_own() {
         evidence_link: "https://hanoi.gov.vn/ke-hoach".into(),
         request_id: rid.into(),
         etag: String::new(),
+        reported_on: String::new(),
     };
     let err = as_hanoi
         .report_progress(report(&hcmc, ""))
@@ -284,6 +285,7 @@ async fn a_retried_report_answers_what_the_first_call_answered() {
         evidence_link: String::new(),
         request_id: rid.into(),
         etag: String::new(),
+        reported_on: String::new(),
     };
     let first = hanoi
         .report_progress(report(30, "r-30"))

@@ -142,7 +142,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("/p06.tasks.v1.Tasks/GetTask", OPEN),
     ("/p06.tasks.v1.Tasks/GetAssignment", UNIT_READ),
     ("/p06.tasks.v1.Tasks/ListAssignments", UNIT_READ),
-    ("/p06.tasks.v1.Tasks/ReportProgress", UNIT_ITSELF),
+    ("/p06.tasks.v1.Tasks/ReportProgress", UNIT_OR_COORDINATION),
     (
         "/p06.tasks.v1.Tasks/CompleteAssignment",
         UNIT_OR_COORDINATION,
@@ -342,14 +342,14 @@ mod tests {
 
     #[test]
     fn roles_and_units() {
-        let report = "/p06.tasks.v1.Tasks/ReportProgress";
+        let report = "/p06.tasks.v1.Tasks/RequestExtension";
         let p01 = user(Role::Unit, "units/p01");
         let grant = authorize(&p01, report).unwrap();
         assert!(grant.check_unit("p01").is_ok() && grant.check_unit("units/p01").is_ok());
         let denied = grant.check_unit("p02").unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);
         assert!(denied.message().contains("units/p02"), "{denied:?}");
-        // Only the unit itself reports, even an ADMIN of another unit may not.
+        // Only the unit itself asks, even an ADMIN of another unit may not.
         let admin = authorize(&user(Role::Admin, "units/wg06"), report).unwrap();
         assert!(admin.check_unit("p01").is_err() && admin.check_unit("wg06").is_ok());
         let viewer = authorize(&user(Role::Viewer, "units/p01"), report).unwrap_err();

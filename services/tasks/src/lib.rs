@@ -74,6 +74,21 @@ pub async fn prepare(config: &Config) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Derives the spans of days of assignments written before they were
+/// kept (once, after the migration that added them), a batch at a time.
+async fn rebuild_states(store: &SqlStore) -> Result<(), ServeError> {
+    let mut done = 0;
+    loop {
+        let n = store.rebuild_states(500).await?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+        tracing::info!(assignments = done, "as-of history derived");
+    }
+    Ok(())
+}
+
 async fn seed(store: &SqlStore) -> Result<Calendar, ServeError> {
     let shipped = parse_csv(SHIPPED_CSV).map_err(ServeError::Config)?;
     store.seed_calendar(&shipped).await?;
@@ -104,6 +119,7 @@ pub async fn serve_with_clock(
         p06_kit::client::internal("tasks", &config.localities_url, &config.internal_token)
             .map_err(|e| ServeError::Config(e.to_string()))?;
     let store = SqlStore::connect(&config.database_url).await?;
+    rebuild_states(&store).await?;
     let calendar = seed(&store).await?;
     let api = api::TasksApi::new(
         Arc::new(store.clone()),

@@ -97,7 +97,7 @@ impl<S: TaskStore> TasksApi<S> {
                 binds: vec![SqlValue::Text(unit.clone())],
             };
             let mut moved = 0;
-            for a in self.store.all_assignments(Some(&filter)).await? {
+            for a in self.store.all_assignments(Some(&filter), None).await? {
                 if self
                     .store
                     .move_assignment(&a.task_id, &unit, &to, effective, m)

@@ -185,6 +185,17 @@ pub fn assignment_to_pb(a: Assignment, as_of: NaiveDate) -> pb::Assignment {
         etag: format!("\"{}\"", a.version),
         create_time: Some(timestamp(a.created_at)),
         update_time: Some(timestamp(a.updated_at)),
+        last_report_on: dates::format_opt(a.last_report_on),
+        moved_on: dates::format_opt(a.moved_on),
+        moved_to: a
+            .moved_to
+            .filter(|_| a.moved_on.is_some())
+            .map(|u| format!("units/{u}"))
+            .unwrap_or_default(),
+        moved_from: a
+            .moved_from
+            .map(|u| format!("units/{u}"))
+            .unwrap_or_default(),
     }
 }
 
@@ -207,6 +218,13 @@ pub fn change_to_pb(c: Change) -> pb::Change {
         actor: c.actor,
         time: Some(timestamp(c.at)),
         trace_context: c.trace_context,
+        effective_date: dates::format_opt(c.effective_on.or_else(|| {
+            // Recorded before days were kept: the day it was made.
+            Some(
+                c.at.with_timezone(&p06_kit::clock::vietnam_offset())
+                    .date_naive(),
+            )
+        })),
         task_title: context.map(|x| x.title.clone()).unwrap_or_default(),
         group: context.map_or(0, |x| group_number(x.group)),
         reporting_period: context.map_or(0, |x| period_number(x.period)),

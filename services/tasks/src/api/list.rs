@@ -15,7 +15,9 @@ use p06_kit::{
 use p06_proto::tasks::v1 as pb;
 use tonic::Status;
 
-const FIELDS: &str = "unit, directive, task, group, role, deadline, state, status";
+const FIELDS: &str = "unit, directive, task, group, role, deadline, state, status, moved";
+/// Whether a row had moved to a successor by the list's day.
+const MOVED: &str = "(CASE WHEN moved_on IS NOT NULL THEN 'true' ELSE 'false' END)";
 const STATE: &str = "(CASE WHEN cancelled_on IS NOT NULL THEN 'CANCELLED' WHEN completed_on IS NOT NULL THEN 'COMPLETED' ELSE 'OPEN' END)";
 
 fn reference(collection: &str, value: &str) -> Result<String, Status> {
@@ -108,6 +110,10 @@ fn column(field: &str, op: Op, value: &str) -> Result<(String, SqlValue), Status
                 .map_err(|_| bad(format!("{value:?} is not a date")))?;
             Ok(("deadline".into(), SqlValue::Date(d)))
         }
+        "moved" => match value.to_ascii_lowercase().as_str() {
+            v @ ("true" | "false") => text(MOVED, v.into()),
+            other => Err(bad(format!("expected true or false, got {other:?}"))),
+        },
         other => Err(p06_kit::errors::invalid_argument(
             "filter",
             format!("unknown field {other:?}; filterable fields are {FIELDS}"),
@@ -188,6 +194,7 @@ pub(super) async fn assignments<S: TaskStore>(
         descending,
         after,
         limit,
+        as_of: (!req.as_of.is_empty()).then_some(as_of),
     };
     let page = api.store.list_assignments(&q).await?;
     let next_page_token = match page.assignments.last() {
@@ -204,13 +211,11 @@ pub(super) async fn assignments<S: TaskStore>(
         }
         _ => String::new(),
     };
-    let mut assignments = Vec::with_capacity(page.assignments.len());
-    for a in page.assignments {
-        assignments.push(convert::assignment_to_pb(
-            api.as_of_view(a, as_of).await?,
-            as_of,
-        ));
-    }
+    let assignments = page
+        .assignments
+        .into_iter()
+        .map(|a| convert::assignment_to_pb(a, as_of))
+        .collect();
     Ok(pb::ListAssignmentsResponse {
         assignments,
         next_page_token,

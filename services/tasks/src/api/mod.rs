@@ -11,11 +11,7 @@ mod scoreboard;
 mod write;
 
 use crate::{
-    domain::{
-        calendar::Calendar,
-        model::{Assignment, ChangeKind},
-        status::status,
-    },
+    domain::{calendar::Calendar, status::status},
     error::{Result, TasksError},
     store::{Mutation, TaskStore},
 };
@@ -81,27 +77,8 @@ impl<S: TaskStore> TasksApi<S> {
             today: self.clock.today(),
             trace_context: p06_kit::trace_context::current_traceparent(),
             expected_version: None,
+            entered_by: None,
         })
-    }
-
-    /// The assignment as it stood on `as_of` for status purposes: a
-    /// recurring duty's latest report is the latest one filed on or before
-    /// that date (the row keeps only the newest).
-    async fn as_of_view(&self, mut a: Assignment, as_of: chrono::NaiveDate) -> Result<Assignment> {
-        if a.period.is_some() && a.last_report_on.is_some_and(|r| r > as_of) {
-            let offset = p06_kit::clock::vietnam_offset();
-            let events = self
-                .store
-                .events_of(&a.task_id, &a.unit_id, 0, 100_000)
-                .await?;
-            a.last_report_on = events
-                .iter()
-                .filter(|c| c.kind == ChangeKind::Progress)
-                .map(|c| c.at.with_timezone(&offset).date_naive())
-                .filter(|d| *d <= as_of)
-                .max();
-        }
-        Ok(a)
     }
 
     async fn replay(&self, m: &Mutation) -> Result<Option<String>> {
@@ -175,16 +152,13 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         let as_of = self.as_of("as_of", &req.as_of)?;
         let not_found = || TasksError::NotFound(req.name.clone());
         caller.check_unit(&unit)?;
-        let a = self
-            .store
-            .get_assignment(&task, &unit)
-            .await
-            .map_err(TasksError::from)?
-            .ok_or_else(not_found)?;
-        Ok(Response::new(assignment_to_pb(
-            self.as_of_view(a, as_of).await?,
-            as_of,
-        )))
+        let a = if req.as_of.is_empty() {
+            self.store.get_assignment(&task, &unit).await
+        } else {
+            self.store.assignment_as_of(&task, &unit, as_of).await
+        };
+        let a = a.map_err(TasksError::from)?.ok_or_else(not_found)?;
+        Ok(Response::new(assignment_to_pb(a, as_of)))
     }
 
     async fn list_assignments(
@@ -340,11 +314,10 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         let recurring = list::recurring_in(scope.as_ref());
         for a in self
             .store
-            .all_assignments(Some(&recurring))
+            .all_assignments(Some(&recurring), Some(as_of))
             .await
             .map_err(TasksError::from)?
         {
-            let a = self.as_of_view(a, as_of).await?;
             if let Some((s, backlog)) = status(&a.status_input(), as_of) {
                 counts.add(s, backlog);
             }

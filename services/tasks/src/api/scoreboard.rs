@@ -86,10 +86,9 @@ pub(super) async fn get<S: TaskStore>(
     }
     for a in api
         .store
-        .all_assignments(Some(&list::recurring_in(scope.as_ref())))
+        .all_assignments(Some(&list::recurring_in(scope.as_ref())), Some(as_of))
         .await?
     {
-        let a = api.as_of_view(a, as_of).await?;
         if let (Some(c), Some((s, backlog))) =
             (counts.get_mut(&a.unit_id), status(&a.status_input(), as_of))
         {

@@ -335,7 +335,7 @@ async fn task_response<S: TaskStore>(
         sql: "task_id = $1".into(),
         binds: vec![p06_kit::filter::SqlValue::Text(id.into())],
     };
-    let assignments = api.store.all_assignments(Some(&filter)).await?;
+    let assignments = api.store.all_assignments(Some(&filter), None).await?;
     Ok(pb::CreateTaskResponse {
         task: Some(convert::task_to_pb(task)),
         assignments: assignments
@@ -390,6 +390,11 @@ async fn act<S: TaskStore>(
     caller.check_unit(&unit)?;
     actions::validate(&action).map_err(|(f, msg)| TasksError::invalid(f, msg))?;
     let mut m = api.mutation(caller, method, request_id)?;
+    m.entered_by = caller
+        .identity()
+        .map(|i| i.unit.trim_start_matches("units/"))
+        .filter(|own| *own != unit)
+        .map(|own| format!("units/{own}"));
     // The etag is checked inside the write's transaction, so a change made
     // between a read and this write cannot slip through. A malformed etag
     // matches no version.
@@ -430,6 +435,7 @@ pub(super) async fn report_progress<S: TaskStore>(
     let caller = Grant::of(&request)?;
     let r = request.get_ref();
     let action = Action::Progress {
+        on: dates::parse_opt("reported_on", &r.reported_on)?,
         percent: r.percent,
         note: r.note.clone(),
         evidence_link: r.evidence_link.clone(),
@@ -586,7 +592,7 @@ async fn recompute_deadlines<S: TaskStore>(
             sql: "task_id = $1 AND completed_on IS NULL AND cancelled_on IS NULL AND moved_on IS NULL".into(),
             binds: vec![p06_kit::filter::SqlValue::Text(task.id.clone())],
         };
-        for a in api.store.all_assignments(Some(&filter)).await? {
+        for a in api.store.all_assignments(Some(&filter), None).await? {
             if a.deadline != Some(before) {
                 continue;
             }

@@ -9,6 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub enum Action {
     /// A progress report.
     Progress {
+        /// The day it was reported, when earlier than the day it is
+        /// entered (today otherwise).
+        on: Option<NaiveDate>,
         /// 0–100.
         percent: i32,
         /// What was done.
@@ -44,6 +47,20 @@ pub enum Action {
     },
 }
 
+/// What the audit entry of an action on `task`/`unit` says besides its
+/// actor (the key that entered it): the assignment, the day a report was
+/// made when it was dated, and the unit that entered it for another.
+pub fn audit_detail(task: &str, unit: &str, action: &Action, entered_by: Option<&str>) -> String {
+    let mut detail = format!("{task}/{unit}");
+    if let Action::Progress { on: Some(day), .. } = action {
+        detail.push_str(&format!("; reported on {day}"));
+    }
+    if let Some(by) = entered_by {
+        detail.push_str(&format!("; entered by {by} on behalf of units/{unit}"));
+    }
+    detail
+}
+
 /// A refused action: (field, reason code, message).
 pub type Refusal = (&'static str, &'static str, String);
 
@@ -56,6 +73,7 @@ pub fn validate(action: &Action) -> Result<(), (&'static str, String)> {
             percent,
             note,
             evidence_link,
+            ..
         } => {
             if !(0..=100).contains(percent) {
                 return Err((
@@ -85,25 +103,48 @@ pub fn validate(action: &Action) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-/// Applies `action` to `a` at `at` (whose Vietnamese date is `today`):
-/// the assignment after it and its feed entry.
+/// Applies `action` to `a`, whose history is `history` (its changes in
+/// the order recorded), at `at` (whose Vietnamese date is `today`): the
+/// assignment after it and its feed entry.
 pub fn apply(
     a: &Assignment,
+    history: &[Change],
     action: &Action,
     actor: &str,
     at: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<(Assignment, Change), Refusal> {
     let mut next = a.clone();
+    let earliest_report = super::history::earliest_report_day(a, history);
+    let mut effective = today;
     let (kind, percent, note, evidence) = match action {
         Action::Progress {
+            on,
             percent,
             note,
             evidence_link,
         } => {
             refuse_unless_open(a, "report progress on")?;
+            let day = on.unwrap_or(today);
+            if day > today {
+                return Err((
+                    "reported_on",
+                    "IN_THE_FUTURE",
+                    format!("{day} is after today ({today})"),
+                ));
+            }
+            if day < earliest_report {
+                return Err((
+                    "reported_on",
+                    "BEFORE_LAST_CHANGE",
+                    format!(
+                        "{day} is before {earliest_report}, the day the assignment was made or last reported, completed or reopened"
+                    ),
+                ));
+            }
             next.progress = *percent;
-            next.last_report_on = Some(today);
+            next.last_report_on = Some(day);
+            effective = day;
             (
                 ChangeKind::Progress,
                 *percent,
@@ -129,6 +170,7 @@ pub fn apply(
             }
             next.completed_on = Some(*on);
             next.progress = 100;
+            effective = *on;
             (ChangeKind::Completed, 100, note.clone(), String::new())
         }
         Action::Reopen { reason } => {
@@ -188,6 +230,7 @@ pub fn apply(
                 ));
             }
             next.cancelled_on = Some(*on);
+            effective = *on;
             (
                 ChangeKind::Cancelled,
                 a.progress,
@@ -212,6 +255,7 @@ pub fn apply(
         actor: actor.to_string(),
         at,
         trace_context: String::new(),
+        effective_on: Some(effective),
         context: None,
     };
     Ok((next, change))
@@ -278,11 +322,12 @@ mod tests {
         let at = Utc::now();
         let today = NaiveDate::from_ymd_opt(2024, 7, 10).unwrap();
         let progress = Action::Progress {
+            on: None,
             percent: 40,
             note: "drafted".into(),
             evidence_link: String::new(),
         };
-        let (a, change) = apply(&open(), &progress, "apiKeys/x", at, today).unwrap();
+        let (a, change) = apply(&open(), &[], &progress, "apiKeys/x", at, today).unwrap();
         assert_eq!(
             (a.progress, a.last_report_on, a.version, change.kind),
             (40, Some(today), 2, ChangeKind::Progress)
@@ -291,13 +336,14 @@ mod tests {
             on: today,
             note: String::new(),
         };
-        let (a, _) = apply(&a, &done, "apiKeys/x", at, today).unwrap();
+        let (a, _) = apply(&a, &[], &done, "apiKeys/x", at, today).unwrap();
         assert_eq!(
-            apply(&a, &progress, "k", at, today).unwrap_err().1,
+            apply(&a, &[], &progress, "k", at, today).unwrap_err().1,
             "COMPLETED"
         );
         let (a, _) = apply(
             &a,
+            &[],
             &Action::Reopen {
                 reason: "incomplete".into(),
             },
@@ -309,6 +355,7 @@ mod tests {
         assert_eq!(a.completed_on, None);
         let (a, _) = apply(
             &a,
+            &[],
             &Action::Cancel {
                 on: today,
                 reason: "merged".into(),
@@ -319,7 +366,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            apply(&a, &progress, "k", at, today).unwrap_err().1,
+            apply(&a, &[], &progress, "k", at, today).unwrap_err().1,
             "CANCELLED"
         );
         let future = Action::Complete {
@@ -327,20 +374,51 @@ mod tests {
             note: String::new(),
         };
         assert_eq!(
-            apply(&open(), &future, "k", at, today).unwrap_err().0,
+            apply(&open(), &[], &future, "k", at, today).unwrap_err().0,
             "completed_on"
+        );
+    }
+
+    /// A report may carry the day it was sent: not in the future, not
+    /// before the assignment was made or last reported.
+    #[test]
+    fn dated_reports() {
+        let at = Utc::now();
+        let day = |d| NaiveDate::from_ymd_opt(2024, 7, d).unwrap();
+        let report = |on| Action::Progress {
+            on: Some(on),
+            percent: 60,
+            note: "Công văn 123/UBND".into(),
+            evidence_link: String::new(),
+        };
+        let (a, change) = apply(&open(), &[], &report(day(18)), "k", at, day(24)).unwrap();
+        assert_eq!(
+            (a.last_report_on, change.effective_on),
+            (Some(day(18)), Some(day(18)))
+        );
+        let refused = |on, history: &[Change]| {
+            let e = apply(&open(), history, &report(on), "k", at, day(24)).unwrap_err();
+            (e.0, e.1)
+        };
+        assert_eq!(refused(day(25), &[]), ("reported_on", "IN_THE_FUTURE"));
+        assert_eq!(refused(day(1), &[]), ("reported_on", "BEFORE_LAST_CHANGE"));
+        assert_eq!(
+            refused(day(17), &[change]),
+            ("reported_on", "BEFORE_LAST_CHANGE")
         );
     }
 
     #[test]
     fn field_validation() {
         let bad = Action::Progress {
+            on: None,
             percent: 150,
             note: String::new(),
             evidence_link: String::new(),
         };
         assert_eq!(validate(&bad).unwrap_err().0, "percent");
         let link = Action::Progress {
+            on: None,
             percent: 10,
             note: String::new(),
             evidence_link: "file:///etc".into(),

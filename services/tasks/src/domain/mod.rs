@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod calendar;
 pub mod extension;
+pub mod history;
 pub mod indicator;
 pub mod model;
 pub mod scoreboard;

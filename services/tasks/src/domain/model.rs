@@ -291,6 +291,9 @@ pub struct Change {
     pub at: DateTime<Utc>,
     /// W3C `traceparent` of the call that made it (empty when untraced).
     pub trace_context: String,
+    /// The day it took effect ([`history`](super::history)); `None` on
+    /// changes recorded before days were kept.
+    pub effective_on: Option<NaiveDate>,
     /// The task's context, filled when the feed is read.
     pub context: Option<ChangeContext>,
 }

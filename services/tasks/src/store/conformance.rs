@@ -24,6 +24,7 @@ fn mutation(method: &'static str, request_id: Option<&str>) -> Mutation {
         today: day(2025, 8, 1),
         trace_context: TRACEPARENT.into(),
         expected_version: None,
+        entered_by: None,
     }
 }
 
@@ -83,6 +84,7 @@ fn assignees(n: usize) -> Vec<NewAssignment> {
 
 fn progress(percent: i32) -> Action {
     Action::Progress {
+        on: None,
         percent,
         note: format!("{percent}% done"),
         evidence_link: String::new(),
@@ -111,6 +113,7 @@ async fn walk<S: TaskStore>(
         descending,
         after: None,
         limit: 4,
+        as_of: None,
     };
     let mut seen = Vec::new();
     loop {
@@ -626,8 +629,11 @@ async fn suite<S: TaskStore>(store: S) {
         "recurring duties last"
     );
     assert!(of_p03.iter().all(|a| a.unit_id == "p03"));
-    assert_eq!(store.all_assignments(Some(&p03)).await.unwrap().len(), 3);
-    let total = store.all_assignments(None).await.unwrap();
+    assert_eq!(
+        store.all_assignments(Some(&p03), None).await.unwrap().len(),
+        3
+    );
+    let total = store.all_assignments(None, None).await.unwrap();
     assert_eq!(total.len(), 11 + 3 + 2);
     for order in [
         AssignmentOrder::Deadline,
@@ -675,6 +681,7 @@ async fn suite<S: TaskStore>(store: S) {
         descending: false,
         after: Some(("soon".into(), "t1".into(), "p01".into())),
         limit: 2,
+        as_of: None,
     };
     assert!(matches!(
         store.list_assignments(&bad).await,
@@ -753,7 +760,7 @@ async fn suite<S: TaskStore>(store: S) {
 /// rows, on every as-of date around the data, in total and per unit.
 async fn counts_match_the_domain<S: TaskStore>(store: &S) {
     use crate::domain::{status::status, summary::Counts};
-    let all = store.all_assignments(None).await.unwrap();
+    let all = store.all_assignments(None, None).await.unwrap();
     let dated: Vec<_> = all.iter().filter(|a| a.deadline.is_some()).collect();
     assert!(!dated.is_empty());
     for as_of in [

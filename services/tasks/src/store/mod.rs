@@ -71,6 +71,10 @@ pub struct Mutation {
     /// has this version, checked inside the write's transaction (the
     /// caller's etag), else [`StoreError::Stale`].
     pub expected_version: Option<i64>,
+    /// The caller's unit ("units/…") when it acts on another unit's
+    /// assignment (a COORDINATOR entering a report on its behalf), named
+    /// in the audit entry.
+    pub entered_by: Option<String>,
 }
 
 /// An assignee of a new task, with its computed deadline.
@@ -130,6 +134,10 @@ pub struct AssignmentQuery {
     pub after: Option<(String, String, String)>,
     /// Page size.
     pub limit: usize,
+    /// Rows as they were at the end of this day, and only those that
+    /// existed then (the filter and order read them so); today's rows when
+    /// `None`.
+    pub as_of: Option<NaiveDate>,
 }
 
 /// A page of assignments.
@@ -182,11 +190,25 @@ pub trait TaskStore: Send + Sync + 'static {
         &self,
         q: &AssignmentQuery,
     ) -> impl Future<Output = StoreResult<AssignmentPage>> + Send;
-    /// Every assignment matching a condition (for summaries).
+    /// Every assignment matching a condition (for summaries); with `as_of`,
+    /// those that existed at the end of that day, as they were then.
     fn all_assignments(
         &self,
         filter: Option<&SqlCondition>,
+        as_of: Option<NaiveDate>,
     ) -> impl Future<Output = StoreResult<Vec<Assignment>>> + Send;
+    /// One assignment as it was at the end of `day` (its history up to then,
+    /// [`crate::domain::history`]); `None` if it did not exist then.
+    fn assignment_as_of(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        day: NaiveDate,
+    ) -> impl Future<Output = StoreResult<Option<Assignment>>> + Send;
+    /// Derives the stored spans of days of up to `limit` assignments that
+    /// have none (rows written before spans were kept); returns how many.
+    /// Run until 0 at start.
+    fn rebuild_states(&self, limit: usize) -> impl Future<Output = StoreResult<usize>> + Send;
     /// Applies an action (see [`crate::domain::actions::apply`]) to one
     /// assignment, writing the row, its feed entry and the request id in one
     /// transaction.

@@ -176,7 +176,8 @@ macro_rules! insert_changes {
                     .push_bind(c.evidence_link.clone())
                     .push_bind(c.actor.clone())
                     .push_bind(c.at)
-                    .push_bind(c.trace_context.clone());
+                    .push_bind(c.trace_context.clone())
+                    .push_bind(c.effective_on);
             });
             qb.build().execute(&mut *$tx).await?;
         }
@@ -184,12 +185,14 @@ macro_rules! insert_changes {
 }
 
 /// Fetches assignment rows: `$tail` is a WHERE condition with its ORDER BY
-/// and LIMIT, `$args` its values.
+/// and LIMIT, `$args` its values; from `$source` (a table or subquery named
+/// `assignments`, see [`as_of_source`]) when given.
 macro_rules! fetch_assignments {
-    ($exec:expr, $tail:expr, $args:expr) => {{
+    ($exec:expr, $tail:expr, $args:expr) => {{ fetch_assignments!($exec, "assignments", $tail, $args) }};
+    ($exec:expr, $source:expr, $tail:expr, $args:expr) => {{
         let sql = format!(
-            "SELECT {ASSIGNMENT_COLUMNS}, moved_on, moved_to, moved_from FROM assignments WHERE {}",
-            $tail
+            "SELECT {ASSIGNMENT_COLUMNS}, moved_on, moved_to, moved_from FROM {} WHERE {}",
+            $source, $tail
         );
         let rows: Vec<AssignmentRow> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), $args)
             .fetch_all($exec)
@@ -214,8 +217,10 @@ macro_rules! act_in_tx {
         if m.expected_version.is_some_and(|v| v != current.version) {
             return Err(StoreError::Stale(resource.clone(), current.version));
         }
-        let (next, mut change) = actions::apply(&current, action, &m.actor, m.at, m.today)
-            .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
+        let mut history = history_in_tx!($tx, task_id, unit_id);
+        let (next, mut change) =
+            actions::apply(&current, &history, action, &m.actor, m.at, m.today)
+                .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
         let updated = sqlx::query(
             "UPDATE assignments SET role = $1, deadline = $2, deadline_version = $3, period = $4, progress = $5, \
              completed_on = $6, cancelled_on = $7, last_report_on = $8, version = $9, updated_at = $10 \
@@ -254,25 +259,92 @@ macro_rules! act_in_tx {
             m,
             action_name(action),
             resource.clone(),
-            format!("{task_id}/{unit_id}"),
+            actions::audit_detail(task_id, unit_id, action, m.entered_by.as_deref()),
             first.to_record()
         );
         change.sequence = take_sequences!($tx, 1);
         change.trace_context = m.trace_context.clone();
-        insert_changes!($tx, $db, [change]);
+        insert_changes!($tx, $db, [change.clone()]);
+        history.push(change);
+        put_spans!($tx, $db, &after, &history);
         after
     }};
 }
+
+/// An assignment's history (its changes in the order recorded), read
+/// inside a transaction.
+macro_rules! history_in_tx {
+    ($tx:expr, $task_id:expr, $unit_id:expr) => {{
+        let rows: Vec<$crate::store::sql::ChangeRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {}, NULL AS title, NULL AS task_group, NULL AS period, \
+             NULL AS number, NULL AS role FROM changes \
+             WHERE task_id = $1 AND unit_id = $2 ORDER BY sequence",
+            $crate::store::sql::CHANGE_COLUMNS
+        )))
+        .bind($task_id.to_string())
+        .bind($unit_id.to_string())
+        .fetch_all(&mut *$tx)
+        .await?;
+        rows.into_iter()
+            .map($crate::store::sql::ChangeRow::into_change)
+            .collect::<$crate::store::StoreResult<Vec<$crate::domain::model::Change>>>()?
+    }};
+}
+
+/// Replaces the stored spans of days of assignment `$a` with those its
+/// history `$history` makes ([`history::spans`]), inside a transaction.
+macro_rules! put_spans {
+    ($tx:expr, $db:ty, $a:expr, $history:expr) => {{
+        let a: &$crate::domain::model::Assignment = $a;
+        sqlx::query("DELETE FROM assignment_states WHERE task_id = $1 AND unit_id = $2")
+            .bind(a.task_id.clone())
+            .bind(a.unit_id.clone())
+            .execute(&mut *$tx)
+            .await?;
+        let spans = $crate::domain::history::spans(a, $history);
+        if !spans.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                "INSERT INTO assignment_states ({}) ",
+                $crate::store::sql::STATE_COLUMNS
+            ));
+            qb.push_values(&spans, |mut b, span| {
+                b.push_bind(a.task_id.clone())
+                    .push_bind(a.unit_id.clone())
+                    .push_bind(span.from)
+                    .push_bind(span.until.unwrap_or($crate::store::sql::OPEN_END))
+                    .push_bind(span.state.deadline)
+                    .push_bind(span.state.deadline_version)
+                    .push_bind(span.state.progress)
+                    .push_bind(span.state.completed_on)
+                    .push_bind(span.state.cancelled_on)
+                    .push_bind(span.state.last_report_on)
+                    .push_bind(span.state.moved_on);
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// The columns of `assignment_states`, in [`put_spans!`]'s order.
+const STATE_COLUMNS: &str = "task_id, unit_id, valid_from, valid_until, deadline, deadline_version, \
+     progress, completed_on, cancelled_on, last_report_on, moved_on";
+
+/// `valid_until` of a span that has not ended.
+const OPEN_END: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => panic!("9999-12-31 is a date"),
+};
 
 const DIRECTIVE_COLUMNS: &str = "id, number, kind, issuer, issue_date, title, link, created_at";
 const TASK_COLUMNS: &str = "id, directive_id, title, description, task_group, deadline_date, deadline_working_days, period, created_at";
 const ASSIGNMENT_COLUMNS: &str = "task_id, unit_id, role, directive_id, task_group, title, deadline, deadline_version, period, \
      progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at";
-const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at, trace_context";
+const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at, trace_context, effective_on";
 
 /// The feed as read: each change with its task's context.
 const FEED_COLUMNS: &str = "c.sequence, c.kind, c.task_id, c.unit_id, c.directive_id, c.deadline, \
-     c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, c.trace_context, t.title, t.task_group, \
+     c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, c.trace_context, c.effective_on, \
+     t.title, t.task_group, \
      t.period, d.number, a.role";
 
 fn decode_err(what: &str) -> StoreError {
@@ -425,6 +497,7 @@ struct ChangeRow {
     actor: String,
     at: DateTime<Utc>,
     trace_context: String,
+    effective_on: Option<NaiveDate>,
     title: Option<String>,
     task_group: Option<String>,
     period: Option<String>,
@@ -448,6 +521,7 @@ impl ChangeRow {
             actor: self.actor,
             at: self.at,
             trace_context: self.trace_context,
+            effective_on: self.effective_on,
             context: match (self.title, self.task_group, self.number) {
                 (Some(title), Some(group), Some(directive_number)) => Some(ChangeContext {
                     title,
@@ -500,6 +574,22 @@ fn action_name(action: &Action) -> &'static str {
         Action::Cancel { .. } => "cancel_assignment",
         Action::ChangeDeadline { .. } => "change_deadline",
     }
+}
+
+/// The assignments as they were at the end of `day`, as a subquery named
+/// `assignments` with the table's columns: each row that existed then, its
+/// dated columns from the span of that day (`assignment_states`), so any
+/// condition or order written for the table reads the day's values.
+pub(super) fn as_of_source(day: NaiveDate) -> String {
+    // A formatted date is digits and hyphens only: safe to inline.
+    let d = format!("'{day}'");
+    format!(
+        "(SELECT a.task_id, a.unit_id, a.role, a.directive_id, a.task_group, a.title, s.deadline, \
+         s.deadline_version, a.period, s.progress, s.completed_on, s.cancelled_on, s.last_report_on, \
+         a.created_on, a.version, a.created_at, a.updated_at, s.moved_on, a.moved_to, a.moved_from \
+         FROM assignments a JOIN assignment_states s ON s.task_id = a.task_id AND s.unit_id = a.unit_id \
+         AND s.valid_from <= {d} AND s.valid_until > {d}) AS assignments"
+    )
 }
 
 /// The WHERE condition, ORDER BY and LIMIT of an assignment page, with its
@@ -807,7 +897,11 @@ impl TaskStore for SqlStore {
             .bind(task.id.clone())
             .fetch_one(&mut *tx)
             .await?;
-            let rows = fetch_assignments!(&mut *tx, "task_id = $1", &[Arg::Text(task.id.clone())]);
+            let rows = into_assignments(fetch_assignments!(
+                &mut *tx,
+                "task_id = $1",
+                &[Arg::Text(task.id.clone())]
+            ))?;
             record!(
                 tx,
                 m,
@@ -835,15 +929,21 @@ impl TaskStore for SqlStore {
                         actor: m.actor.clone(),
                         at: m.at,
                         trace_context: m.trace_context.clone(),
+                        effective_on: Some(a.assigned_on),
                         context: None,
                     })
                     .collect();
                 insert_changes!(tx, Db, changes);
+                for c in &changes {
+                    if let Some(a) = rows.iter().find(|a| a.unit_id == c.unit_id) {
+                        put_spans!(tx, Db, a, std::slice::from_ref(c));
+                    }
+                }
             }
             tx.commit().await?;
             (task_row, rows)
         });
-        let mut assignments = into_assignments(rows)?;
+        let mut assignments = rows;
         assignments.sort_by_key(|a| assignees.iter().position(|n| n.unit_id == a.unit_id));
         Ok((task_row.into_task()?, assignments))
     }
@@ -875,14 +975,24 @@ impl TaskStore for SqlStore {
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_assignments tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_assignments"))]
     async fn list_assignments(&self, q: &AssignmentQuery) -> StoreResult<AssignmentPage> {
         let (tail, args) = page_tail(q)?;
-        let mut assignments = self.assignments_where(&tail, &args).await?;
+        let source = q
+            .as_of
+            .map_or_else(|| "assignments".to_string(), as_of_source);
+        let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(
+            pool, source, tail, &args
+        ));
+        let mut assignments = into_assignments(rows)?;
         let more = assignments.len() > q.limit;
         assignments.truncate(q.limit);
         Ok(AssignmentPage { assignments, more })
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "all_assignments tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "all_assignments"))]
-    async fn all_assignments(&self, filter: Option<&SqlCondition>) -> StoreResult<Vec<Assignment>> {
+    async fn all_assignments(
+        &self,
+        filter: Option<&SqlCondition>,
+        as_of: Option<NaiveDate>,
+    ) -> StoreResult<Vec<Assignment>> {
         let (condition, args) = match filter {
             Some(f) => (
                 format!("({})", f.sql),
@@ -891,7 +1001,47 @@ impl TaskStore for SqlStore {
             None => ("1 = 1".to_string(), Vec::new()),
         };
         let tail = format!("{condition} ORDER BY {DEADLINE_KEY}, task_id, unit_id");
-        self.assignments_where(&tail, &args).await
+        let source = as_of.map_or_else(|| "assignments".to_string(), as_of_source);
+        let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(
+            pool, source, tail, &args
+        ));
+        into_assignments(rows)
+    }
+
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "assignment_as_of tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "assignment_as_of"))]
+    async fn assignment_as_of(
+        &self,
+        task_id: &str,
+        unit_id: &str,
+        day: NaiveDate,
+    ) -> StoreResult<Option<Assignment>> {
+        let args = [Arg::Text(task_id.into()), Arg::Text(unit_id.into())];
+        let source = as_of_source(day);
+        let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(
+            pool,
+            source,
+            "task_id = $1 AND unit_id = $2",
+            &args
+        ));
+        Ok(into_assignments(rows)?.pop())
+    }
+
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rebuild_states tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "rebuild_states"))]
+    async fn rebuild_states(&self, limit: usize) -> StoreResult<usize> {
+        let missing = "NOT EXISTS (SELECT 1 FROM assignment_states s \
+             WHERE s.task_id = assignments.task_id AND s.unit_id = assignments.unit_id) \
+             ORDER BY task_id, unit_id LIMIT $1";
+        Ok(on_pool!(&self.pool, |pool, Db| {
+            let mut tx = pool.begin_write().await?;
+            let rows =
+                into_assignments(fetch_assignments!(&mut *tx, missing, &[limit_arg(limit)]))?;
+            for a in &rows {
+                let history = history_in_tx!(tx, a.task_id, a.unit_id);
+                put_spans!(tx, Db, a, &history);
+            }
+            tx.commit().await?;
+            rows.len()
+        }))
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "act tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "act"))]

@@ -17,7 +17,14 @@ use p06_kit::{
 };
 use sqlx::AssertSqlSafe;
 
-fn change(a: &Assignment, unit: &str, kind: ChangeKind, note: String, m: &Mutation) -> Change {
+fn change(
+    a: &Assignment,
+    unit: &str,
+    kind: ChangeKind,
+    note: String,
+    on: NaiveDate,
+    m: &Mutation,
+) -> Change {
     Change {
         sequence: 0,
         kind,
@@ -32,6 +39,7 @@ fn change(a: &Assignment, unit: &str, kind: ChangeKind, note: String, m: &Mutati
         actor: m.actor.clone(),
         at: m.at,
         trace_context: m.trace_context.clone(),
+        effective_on: Some(on),
         context: None,
     }
 }
@@ -78,6 +86,7 @@ impl SqlStore {
                 from,
                 ChangeKind::Reassigned,
                 format!("moved to units/{to} on {on}"),
+                on,
                 m,
             )];
             let held =
@@ -108,6 +117,7 @@ impl SqlStore {
                     to,
                     ChangeKind::Created,
                     format!("moved from units/{from} on {on}"),
+                    on,
                     m,
                 ));
             }
@@ -124,6 +134,22 @@ impl SqlStore {
                 c.sequence = first + i as i64;
             }
             insert_changes!(tx, Db, changes);
+            // Both rows' spans: the old one ends with the move, the new one
+            // (if made here) starts with it.
+            let old_row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &old_key)
+                .pop()
+                .ok_or_else(|| StoreError::NotFound(resource.clone()))?
+                .into_assignment()?;
+            let old_history = history_in_tx!(tx, task_id, from);
+            put_spans!(tx, Db, &old_row, &old_history);
+            if held.is_none()
+                && let Some(new_row) =
+                    fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &new_key).pop()
+            {
+                let new_row = new_row.into_assignment()?;
+                let new_history = history_in_tx!(tx, task_id, to);
+                put_spans!(tx, Db, &new_row, &new_history);
+            }
             tx.commit().await?;
             row
         });
