@@ -82,17 +82,24 @@ enum Command {
         /// One directive (directives/…).
         #[arg(long)]
         directive: Option<String>,
+        /// One task (tasks/…).
+        #[arg(long)]
+        task: Option<String>,
         /// The date (default today).
         #[arg(long)]
         as_of: Option<String>,
     },
-    /// Rank provinces (or, with --central, central agencies): "ranked 31/63".
+    /// Rank provinces (or, with --central, central agencies; with --all,
+    /// both on one board): "ranked 31/63".
     Scoreboard {
         #[command(flatten)]
         client: ClientArgs,
         /// Rank ministries and agencies instead of provinces.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         central: bool,
+        /// Rank provinces and central agencies together.
+        #[arg(long)]
+        all: bool,
         /// The date (default today).
         #[arg(long)]
         as_of: Option<String>,
@@ -157,13 +164,15 @@ pub fn main() -> ExitCode {
                 client,
                 unit,
                 directive,
+                task,
                 as_of,
-            } => crate::commands::work::summary(&client, unit, directive, as_of).await,
+            } => crate::commands::work::summary(&client, unit, directive, task, as_of).await,
             Command::Scoreboard {
                 client,
                 central,
+                all,
                 as_of,
-            } => crate::commands::work::scoreboard(&client, central, as_of).await,
+            } => crate::commands::work::scoreboard(&client, central, all, as_of).await,
             Command::Feed { client, after } => crate::commands::work::feed(&client, after).await,
             Command::Notifications { client, command } => {
                 crate::commands::notifications::run(&client, command).await

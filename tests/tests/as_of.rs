@@ -382,3 +382,191 @@ async fn the_notice_344_walk_matches_the_hand_computed_table() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// The boards' totals on `day`: provinces, central agencies, and both on
+/// one board; with the number of units ranked on the provincial board.
+async fn board_totals(tasks: &mut Tasks, day: &str) -> (i32, i32, i32, usize) {
+    let mut totals = Vec::new();
+    let mut provinces = 0;
+    for scope in [
+        pb::ScoreboardScope::Provinces,
+        pb::ScoreboardScope::CentralAgencies,
+        pb::ScoreboardScope::All,
+    ] {
+        let board = tasks
+            .get_scoreboard(pb::GetScoreboardRequest {
+                as_of: day.into(),
+                scope: scope as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if scope == pb::ScoreboardScope::Provinces {
+            provinces = board.entries.len();
+        }
+        totals.push(board.entries.iter().map(|e| e.total).sum::<i32>());
+    }
+    (totals[0], totals[1], totals[2], provinces)
+}
+
+async fn summary(tasks: &mut Tasks, day: &str, unit: &str, task: &str) -> pb::Summary {
+    tasks
+        .get_summary(pb::GetSummaryRequest {
+            as_of: day.into(),
+            unit: unit.into(),
+            task: task.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn summary_total_equals_the_boards_on_every_day_across_both_2025_mergers() {
+    let clock = clock_at(2024, 12, 2);
+    let stack = TestStack::start_at(Arc::new(clock.clone())).await;
+    let coordinator = coordinator_key(&stack).await;
+    let mut tasks = stack.tasks(&coordinator).await;
+    let notice = directive(&mut tasks, "12/TB-VPCP", "2024-12-02").await;
+    let a_units = [
+        "m-planning-investment",
+        "m-finance",
+        "m-justice",
+        "m-transport",
+        "p35",
+        "p36",
+        "p37",
+        "p01",
+        "p02",
+        "p62",
+    ];
+    let a = assign(
+        &mut tasks,
+        &notice,
+        "Kết nối dữ liệu dân cư",
+        "2025-01-31",
+        &a_units,
+    )
+    .await;
+    let b_units = [
+        "m-information-communications",
+        "m-science-technology",
+        "p35",
+        "p08",
+    ];
+    let b = assign(&mut tasks, &notice, "Chữ ký số", "2025-06-30", &b_units).await;
+    let task_a = a[0].split("/assignments/").next().unwrap().to_string();
+    // Closed before the mergers: they stay with units that then end.
+    clock.set(at(2025, 1, 20, 9, 0));
+    for (name, on) in [
+        (&a[0], "2025-01-20"),
+        (&a[4], "2025-01-20"),
+        (&b[0], "2025-01-20"),
+    ] {
+        tasks
+            .complete_assignment(pb::CompleteAssignmentRequest {
+                name: name.clone(),
+                completed_on: on.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // The ministries' reorganisation (01/03) and the provinces' (01/07),
+    // each applied a few days late.
+    let mut admin = stack.tasks(&stack.admin_key).await;
+    for (y, m, d) in [(2025, 3, 3), (2025, 7, 2)] {
+        clock.set(at(y, m, d, 9, 0));
+        admin
+            .apply_administrative_changes(pb::ApplyAdministrativeChangesRequest::default())
+            .await
+            .unwrap();
+    }
+
+    for day in [
+        "2025-01-31",
+        "2025-02-28",
+        "2025-03-01",
+        "2025-03-02",
+        "2025-03-05",
+        "2025-06-30",
+        "2025-07-01",
+        "2025-07-02",
+        "2025-07-15",
+    ] {
+        let programme = summary(&mut tasks, day, "", "").await.total;
+        let (provinces, central, all, ranked) = board_totals(&mut tasks, day).await;
+        assert_eq!(
+            (provinces + central, all),
+            (programme, programme),
+            "as of {day}: the boards add up to the summary"
+        );
+        assert_eq!(ranked, if day < "2025-07-01" { 63 } else { 34 }, "{day}");
+    }
+    // Before the reorganisation each unit holds its own; after it, the
+    // successor holds its predecessors' work, closed work included.
+    let unit = |u: &str| format!("units/{u}");
+    assert_eq!(
+        summary(&mut tasks, "2025-02-28", &unit("m-finance"), "")
+            .await
+            .total,
+        1
+    );
+    assert_eq!(
+        summary(&mut tasks, "2025-02-28", &unit("m-planning-investment"), "")
+            .await
+            .total,
+        1
+    );
+    let finance = summary(&mut tasks, "2025-03-01", &unit("m-finance"), "").await;
+    assert_eq!(
+        (finance.total, finance.completed_on_time),
+        (2, 1),
+        "the Ministry of Finance counts Planning and Investment's completed task"
+    );
+    assert_eq!(
+        summary(&mut tasks, "2025-03-01", &unit("m-planning-investment"), "")
+            .await
+            .total,
+        0
+    );
+    let science = summary(&mut tasks, "2025-03-02", &unit("m-science-technology"), "").await;
+    assert_eq!(
+        (science.total, science.completed_on_time),
+        (2, 1),
+        "its own open row and Information and Communications' completed one"
+    );
+    // Ninh Bình from 01/07: Hà Nam's two (one completed), Nam Định's and its
+    // own — the two open ones of task A now one row of the successor.
+    let ninh_binh = summary(&mut tasks, "2025-07-02", &unit("p37-2025"), "").await;
+    assert_eq!(
+        (ninh_binh.total, ninh_binh.completed_on_time),
+        (3, 1),
+        "{ninh_binh:?}"
+    );
+    assert_eq!(
+        summary(&mut tasks, "2025-06-30", &unit("p37-2025"), "")
+            .await
+            .total,
+        0
+    );
+    assert_eq!(
+        summary(&mut tasks, "2025-06-30", &unit("p35"), "")
+            .await
+            .total,
+        2
+    );
+    // One task's summary: its ten assignees, fewer once merged rows fold
+    // into their successors (Nam Định's and Ninh Bình's into one; Hà Giang
+    // and Kon Tum move one each).
+    assert_eq!(
+        summary(&mut tasks, "2025-02-28", "", &task_a).await.total,
+        10
+    );
+    assert_eq!(
+        summary(&mut tasks, "2025-07-02", "", &task_a).await.total,
+        9
+    );
+}

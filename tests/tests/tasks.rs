@@ -1108,21 +1108,27 @@ async fn a_merge_moves_open_assignments_and_earlier_reports_keep_the_old_units()
         (before.total, before.in_progress, before.completed_on_time),
         (2, 1, 1)
     );
+    // From the merger on, Hà Giang's work counts for Tuyên Quang, the
+    // completed row that stayed behind too.
     let after_old = tasks
         .get_summary(summary("units/p02", "2025-07-02"))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(
-        after_old.total, 1,
-        "only the completed one stays with Hà Giang"
+        after_old.total, 0,
+        "Hà Giang holds nothing after the merger"
     );
     let after_new = tasks
         .get_summary(summary("units/p08-2025", "2025-07-02"))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(after_new.total, 2);
+    assert_eq!(
+        (after_new.total, after_new.completed_on_time),
+        (3, 1),
+        "its two moved rows and Hà Giang's completed one"
+    );
     let programme = tasks
         .get_summary(summary("", "2025-07-02"))
         .await

@@ -417,6 +417,7 @@ pub async fn summary(
     args: &ClientArgs,
     unit: Option<String>,
     directive: Option<String>,
+    task: Option<String>,
     as_of: Option<String>,
 ) -> anyhow::Result<()> {
     let mut client = TasksClient::new(connect(args).await?);
@@ -425,6 +426,7 @@ pub async fn summary(
         unit: unit.map(|u| unit_name(&u)).unwrap_or_default(),
         directive: directive.unwrap_or_default(),
         group: 0,
+        task: task.unwrap_or_default(),
     };
     let s = client
         .get_summary(request)
@@ -450,13 +452,14 @@ pub async fn summary(
 pub async fn scoreboard(
     args: &ClientArgs,
     central: bool,
+    all: bool,
     as_of: Option<String>,
 ) -> anyhow::Result<()> {
     let mut client = TasksClient::new(connect(args).await?);
-    let scope = if central {
-        pb::ScoreboardScope::CentralAgencies
-    } else {
-        pb::ScoreboardScope::Provinces
+    let scope = match (central, all) {
+        (_, true) => pb::ScoreboardScope::All,
+        (true, false) => pb::ScoreboardScope::CentralAgencies,
+        (false, false) => pb::ScoreboardScope::Provinces,
     };
     let request = pb::GetScoreboardRequest {
         as_of: as_of.unwrap_or_default(),

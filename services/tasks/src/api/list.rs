@@ -35,7 +35,7 @@ fn reference(collection: &str, value: &str) -> Result<String, Status> {
 /// The derived status of an assignment as of `as_of`, as SQL. Recurring
 /// duties that are open read REGULAR here (whether a periodic report is
 /// missing needs their history; the status returned per row is exact).
-fn status_sql(as_of: chrono::NaiveDate) -> String {
+pub(crate) fn status_sql(as_of: chrono::NaiveDate) -> String {
     // A formatted date is digits and hyphens only: safe to inline.
     let d = format!("'{as_of}'");
     format!(
@@ -310,14 +310,20 @@ pub(super) async fn events<S: TaskStore>(
     })
 }
 
-/// The assignments a summary counts: one unit, one directive, one group, or
-/// all — as one (column, value) equality.
+/// The assignments a summary counts: one unit, one task, one directive, one
+/// group, or all — as one (column, value) equality.
 pub(super) fn summary_scope(req: &pb::GetSummaryRequest) -> Result<Option<(&'static str, String)>> {
     let mut scopes = Vec::new();
     if !req.unit.is_empty() {
         scopes.push((
             "unit_id",
             convert::id_in("unit", "units", &req.unit)?.to_string(),
+        ));
+    }
+    if !req.task.is_empty() {
+        scopes.push((
+            "task_id",
+            convert::id_in("task", "tasks", &req.task)?.to_string(),
         ));
     }
     if !req.directive.is_empty() {
@@ -339,7 +345,7 @@ pub(super) fn summary_scope(req: &pb::GetSummaryRequest) -> Result<Option<(&'sta
         1 => Ok(scopes.pop()),
         _ => Err(TasksError::invalid(
             "unit",
-            "give at most one of unit, directive and group",
+            "give at most one of unit, task, directive and group",
         )),
     }
 }

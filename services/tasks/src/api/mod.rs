@@ -2,16 +2,19 @@
 //! request, call the store, convert the result.
 
 mod admin;
+mod attribution;
 pub mod convert;
 mod extensions;
 mod feed;
 mod indicators;
 mod list;
+#[cfg(test)]
+pub(crate) use list::status_sql;
 mod scoreboard;
 mod write;
 
 use crate::{
-    domain::{calendar::Calendar, status::status},
+    domain::{calendar::Calendar, summary::Counts},
     error::{Result, TasksError},
     store::{Mutation, TaskStore},
 };
@@ -303,25 +306,18 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         if let Some(("unit_id", unit)) = scope.as_ref() {
             caller.check_unit(unit)?;
         }
-        let mut counts = self
-            .store
-            .count_deadline_statuses(scope.as_ref(), as_of, false)
-            .await
-            .map_err(TasksError::from)?
-            .pop()
-            .map(|(_, c)| c)
-            .unwrap_or_default();
-        let recurring = list::recurring_in(scope.as_ref());
-        for a in self
-            .store
-            .all_assignments(Some(&recurring), Some(as_of))
-            .await
-            .map_err(TasksError::from)?
-        {
-            if let Some((s, backlog)) = status(&a.status_input(), as_of) {
-                counts.add(s, backlog);
+        // A unit's summary is its line of the boards (the one rule of
+        // attribution); any other scope counts every assignment in it once.
+        let counts = match scope.as_ref() {
+            Some(("unit_id", unit)) => self.unit_counts(unit, as_of).await?,
+            _ => {
+                let mut total = Counts::default();
+                for c in self.counts_by_holder(scope.as_ref(), as_of).await?.values() {
+                    total.absorb(c);
+                }
+                total
             }
-        }
+        };
         Ok(Response::new(pb::Summary {
             as_of: as_of.to_string(),
             total: counts.total as i32,

@@ -3,7 +3,7 @@
 
 use super::{TasksApi, list};
 use crate::{
-    domain::{scoreboard, status::status, summary::Counts},
+    domain::{scoreboard, summary::Counts},
     error::{Result, TasksError},
     store::TaskStore,
 };
@@ -50,15 +50,18 @@ pub(super) async fn get<S: TaskStore>(
     req: &pb::GetScoreboardRequest,
 ) -> Result<pb::Scoreboard> {
     let as_of = api.as_of("as_of", &req.as_of)?;
+    const PROVINCES: &str = "kind = PROVINCE OR kind = CENTRALLY_RUN_CITY";
+    const CENTRAL: &str =
+        "kind = MINISTRY OR kind = MINISTERIAL_AGENCY OR kind = GOVERNMENT_AGENCY";
+    let both = format!("{PROVINCES} OR {CENTRAL}");
     let kinds = match pb::ScoreboardScope::try_from(req.scope) {
-        Ok(pb::ScoreboardScope::Provinces) => "kind = PROVINCE OR kind = CENTRALLY_RUN_CITY",
-        Ok(pb::ScoreboardScope::CentralAgencies) => {
-            "kind = MINISTRY OR kind = MINISTERIAL_AGENCY OR kind = GOVERNMENT_AGENCY"
-        }
+        Ok(pb::ScoreboardScope::Provinces) => PROVINCES,
+        Ok(pb::ScoreboardScope::CentralAgencies) => CENTRAL,
+        Ok(pb::ScoreboardScope::All) => both.as_str(),
         _ => {
             return Err(TasksError::invalid(
                 "scope",
-                "choose SCOREBOARD_SCOPE_PROVINCES or SCOREBOARD_SCOPE_CENTRAL_AGENCIES",
+                "choose SCOREBOARD_SCOPE_PROVINCES, SCOREBOARD_SCOPE_CENTRAL_AGENCIES or SCOREBOARD_SCOPE_ALL",
             ));
         }
     };
@@ -70,32 +73,15 @@ pub(super) async fn get<S: TaskStore>(
     let scope = list::summary_scope(&scope)?;
     let units = api.units_in_force(kinds, as_of).await?;
     let names: HashMap<String, String> = units.iter().cloned().collect();
-    let mut counts: HashMap<String, Counts> = units
+    // Each assignment counts for the unit holding its responsibilities on
+    // the day (crate::domain::attribution); units of the other board, or
+    // of no board, are left out.
+    let attributed = api.attributed_counts(scope.as_ref(), as_of).await?;
+    let counts: Vec<(String, Counts)> = units
         .iter()
-        .map(|(id, _)| (id.clone(), Counts::default()))
+        .map(|(id, _)| (id.clone(), attributed.get(id).copied().unwrap_or_default()))
         .collect();
-    // Deadline-bearing assignments are counted per unit in the database.
-    for (unit, c) in api
-        .store
-        .count_deadline_statuses(scope.as_ref(), as_of, true)
-        .await?
-    {
-        if let Some(slot) = counts.get_mut(&unit) {
-            *slot = c;
-        }
-    }
-    for a in api
-        .store
-        .all_assignments(Some(&list::recurring_in(scope.as_ref())), Some(as_of))
-        .await?
-    {
-        if let (Some(c), Some((s, backlog))) =
-            (counts.get_mut(&a.unit_id), status(&a.status_input(), as_of))
-        {
-            c.add(s, backlog);
-        }
-    }
-    let ranked = scoreboard::rank(counts.into_iter().collect());
+    let ranked = scoreboard::rank(counts);
     let of = ranked.len() as i32;
     let entries = ranked
         .into_iter()

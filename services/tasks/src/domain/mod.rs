@@ -2,6 +2,7 @@
 //! deadlines on the working-day calendar, derived status and summaries.
 
 pub mod actions;
+pub mod attribution;
 pub mod calendar;
 pub mod extension;
 pub mod history;

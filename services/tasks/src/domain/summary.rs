@@ -25,6 +25,18 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds another set of counts to these.
+    pub fn absorb(&mut self, other: &Counts) {
+        self.total += other.total;
+        self.completed_on_time += other.completed_on_time;
+        self.completed_late += other.completed_late;
+        self.in_progress += other.in_progress;
+        self.overdue += other.overdue;
+        self.regular += other.regular;
+        self.cancelled += other.cancelled;
+        self.backlog += other.backlog;
+    }
+
     /// Adds one assignment's status.
     pub fn add(&mut self, status: Status, backlog: bool) {
         self.total += 1;

@@ -11,6 +11,8 @@ use chrono::{Datelike, TimeZone};
 use p06_kit::filter::SqlValue;
 use std::collections::HashSet;
 
+mod as_of;
+
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
@@ -754,6 +756,7 @@ async fn suite<S: TaskStore>(store: S) {
         "a refused replacement writes nothing"
     );
     counts_match_the_domain(&store).await;
+    as_of::as_of_reads_match_the_domain_over_random_histories(&store).await;
 }
 
 /// The database's status counts equal the domain's derivation over the same

@@ -1,0 +1,175 @@
+//! Counting for the unit that holds the responsibilities on the day
+//! ([`crate::domain::attribution`]): status counts per holding unit from
+//! the store, the lineage from localities (tasks keeps no second copy of
+//! the registry).
+
+use super::{TasksApi, list};
+use crate::{
+    domain::{attribution, status::status, summary::Counts},
+    error::{Result, TasksError},
+    store::TaskStore,
+};
+use chrono::NaiveDate;
+use p06_kit::dates;
+use p06_proto::localities::v1 as loc;
+use std::collections::{HashMap, HashSet};
+
+/// Most predecessors followed back from one unit.
+const MAX_LINEAGE: usize = 1000;
+
+fn in_force(u: &loc::Unit, day: NaiveDate) -> bool {
+    let from = dates::parse_opt("valid_from", &u.valid_from).ok().flatten();
+    let until = dates::parse_opt("valid_until", &u.valid_until)
+        .ok()
+        .flatten();
+    from.is_none_or(|f| f <= day) && until.is_none_or(|u| day <= u)
+}
+
+fn unit_id(name: &str) -> String {
+    name.trim_start_matches("units/").to_string()
+}
+
+fn unavailable(s: &tonic::Status) -> TasksError {
+    TasksError::Unavailable(format!("localities: {}", s.message()))
+}
+
+impl<S: TaskStore> TasksApi<S> {
+    /// Status counts as of `as_of` per holding unit within `scope`: those
+    /// with a deadline counted in the database, recurring duties from their
+    /// rows as of the day (one query for all of them).
+    pub(super) async fn counts_by_holder(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+    ) -> Result<HashMap<String, Counts>> {
+        let mut counts: HashMap<String, Counts> = self
+            .store
+            .count_deadline_statuses(scope, as_of, true)
+            .await?
+            .into_iter()
+            .collect();
+        for a in self
+            .store
+            .all_assignments(Some(&list::recurring_in(scope)), Some(as_of))
+            .await?
+        {
+            if let Some((s, backlog)) = status(&a.status_input(), as_of) {
+                counts.entry(a.unit_id).or_default().add(s, backlog);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The unit each of `holders` leads to on `day`: itself while in force,
+    /// else the one holding its responsibilities then (none when its
+    /// lineage ends without a successor, or localities does not know it).
+    pub(super) async fn lineage(
+        &self,
+        holders: &[String],
+        day: NaiveDate,
+    ) -> Result<HashMap<String, String>> {
+        let mut client = self.localities.clone();
+        let mut out = HashMap::new();
+        for chunk in holders.chunks(1000) {
+            let names: Vec<String> = chunk.iter().map(|h| format!("units/{h}")).collect();
+            let units = match client
+                .batch_get_units(loc::BatchGetUnitsRequest { names })
+                .await
+            {
+                Ok(r) => r.into_inner().units,
+                // A holder localities does not know keeps its own rows.
+                Err(s) if s.code() == tonic::Code::NotFound => Vec::new(),
+                Err(s) => return Err(unavailable(&s)),
+            };
+            for (holder, unit) in chunk.iter().zip(&units) {
+                if in_force(unit, day) {
+                    out.insert(holder.clone(), holder.clone());
+                    continue;
+                }
+                let request = loc::ResolveSuccessorRequest {
+                    name: unit.name.clone(),
+                    date: day.to_string(),
+                };
+                match client.resolve_successor(request).await {
+                    Ok(r) => {
+                        if let Some(to) = r.into_inner().unit {
+                            out.insert(holder.clone(), unit_id(&to.name));
+                        }
+                    }
+                    Err(s)
+                        if matches!(
+                            s.code(),
+                            tonic::Code::FailedPrecondition
+                                | tonic::Code::NotFound
+                                | tonic::Code::InvalidArgument
+                        ) => {}
+                    Err(s) => return Err(unavailable(&s)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts as of `as_of` within `scope`, under the unit each assignment
+    /// counts for on that day.
+    pub(super) async fn attributed_counts(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+    ) -> Result<HashMap<String, Counts>> {
+        let by_holder = self.counts_by_holder(scope, as_of).await?;
+        let holders: Vec<String> = by_holder.keys().cloned().collect();
+        let leads_to = self.lineage(&holders, as_of).await?;
+        Ok(attribution::attribute(by_holder, &leads_to))
+    }
+
+    /// One unit's counts as of `as_of`: its own rows and those of its
+    /// predecessors (followed back through localities) whose lineage leads
+    /// to it on that day.
+    pub(super) async fn unit_counts(&self, unit: &str, as_of: NaiveDate) -> Result<Counts> {
+        let mut client = self.localities.clone();
+        let mut seen: HashSet<String> = HashSet::from([unit.to_string()]);
+        let mut queue = vec![unit.to_string()];
+        let mut predecessors = Vec::new();
+        while let Some(next) = queue.pop() {
+            let found = match client
+                .get_unit(loc::GetUnitRequest {
+                    name: format!("units/{next}"),
+                })
+                .await
+            {
+                Ok(u) => u.into_inner(),
+                Err(s) if s.code() == tonic::Code::NotFound => continue,
+                Err(s) => return Err(unavailable(&s)),
+            };
+            for p in found.predecessors.iter().map(|p| unit_id(p)) {
+                if seen.len() < MAX_LINEAGE && seen.insert(p.clone()) {
+                    predecessors.push(p.clone());
+                    queue.push(p);
+                }
+            }
+        }
+        let mut asked = predecessors.clone();
+        asked.push(unit.to_string());
+        let leads_to = self.lineage(&asked, as_of).await?;
+        let mut counts = Counts::default();
+        // Its own rows too, unless they count for a successor by then.
+        let own = leads_to.get(unit).is_none_or(|to| to == unit);
+        let holders = own.then(|| unit.to_string()).into_iter().chain(
+            predecessors
+                .into_iter()
+                .filter(|p| leads_to.get(p).is_some_and(|to| to == unit)),
+        );
+        for holder in holders {
+            let scope = ("unit_id", holder);
+            if let Some(c) = self
+                .counts_by_holder(Some(&scope), as_of)
+                .await?
+                .get(&scope.1)
+            {
+                counts.absorb(c);
+            }
+        }
+        Ok(counts)
+    }
+}
