@@ -4,12 +4,15 @@
 -- days, derived from its history in the same transaction as each change:
 -- one row per span of days [valid_from, valid_until), the last one open
 -- (valid_until '9999-12-31'). As-of reads and counts read the span of
--- their day.
+-- their day. The scope columns (directive, group) are copied so that
+-- counts read this table alone.
 ALTER TABLE changes ADD COLUMN effective_on TEXT;
 
 CREATE TABLE assignment_states (
     task_id          TEXT NOT NULL,
     unit_id          TEXT NOT NULL,
+    directive_id     TEXT NOT NULL,
+    task_group       TEXT NOT NULL,
     valid_from       TEXT NOT NULL,
     valid_until      TEXT NOT NULL,
     deadline         TEXT,
@@ -21,4 +24,5 @@ CREATE TABLE assignment_states (
     moved_on         TEXT,
     PRIMARY KEY (task_id, unit_id, valid_from)
 );
-CREATE INDEX assignment_states_days ON assignment_states (valid_from, valid_until);
+CREATE INDEX assignment_states_unit ON assignment_states (unit_id, valid_from);
+CREATE INDEX assignment_states_directive ON assignment_states (directive_id, valid_from);

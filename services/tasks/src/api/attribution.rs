@@ -34,17 +34,41 @@ fn unavailable(s: &tonic::Status) -> TasksError {
 }
 
 impl<S: TaskStore> TasksApi<S> {
-    /// Status counts as of `as_of` per holding unit within `scope`: those
-    /// with a deadline counted in the database, recurring duties from their
-    /// rows as of the day (one query for all of them).
+    /// Status counts as of `as_of` within `scope`, all together: every
+    /// assignment in it once, whoever holds it.
+    pub(super) async fn total_counts(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+    ) -> Result<Counts> {
+        let mut total = Counts::default();
+        for c in self.counts_grouped(scope, as_of, false).await?.values() {
+            total.absorb(c);
+        }
+        Ok(total)
+    }
+
+    /// Status counts as of `as_of` per holding unit within `scope`.
     pub(super) async fn counts_by_holder(
         &self,
         scope: Option<&(&'static str, String)>,
         as_of: NaiveDate,
     ) -> Result<HashMap<String, Counts>> {
+        self.counts_grouped(scope, as_of, true).await
+    }
+
+    /// Those with a deadline counted in the database (per unit, or in one
+    /// row keyed ""), recurring duties from their rows as of the day (one
+    /// query for all of them), under their holder or "".
+    async fn counts_grouped(
+        &self,
+        scope: Option<&(&'static str, String)>,
+        as_of: NaiveDate,
+        by_unit: bool,
+    ) -> Result<HashMap<String, Counts>> {
         let mut counts: HashMap<String, Counts> = self
             .store
-            .count_deadline_statuses(scope, as_of, true)
+            .count_deadline_statuses(scope, as_of, by_unit)
             .await?
             .into_iter()
             .collect();
@@ -54,7 +78,8 @@ impl<S: TaskStore> TasksApi<S> {
             .await?
         {
             if let Some((s, backlog)) = status(&a.status_input(), as_of) {
-                counts.entry(a.unit_id).or_default().add(s, backlog);
+                let key = if by_unit { a.unit_id } else { String::new() };
+                counts.entry(key).or_default().add(s, backlog);
             }
         }
         Ok(counts)

@@ -14,7 +14,7 @@ mod scoreboard;
 mod write;
 
 use crate::{
-    domain::{calendar::Calendar, summary::Counts},
+    domain::calendar::Calendar,
     error::{Result, TasksError},
     store::{Mutation, TaskStore},
 };
@@ -310,13 +310,7 @@ impl<S: TaskStore> Tasks for TasksApi<S> {
         // attribution); any other scope counts every assignment in it once.
         let counts = match scope.as_ref() {
             Some(("unit_id", unit)) => self.unit_counts(unit, as_of).await?,
-            _ => {
-                let mut total = Counts::default();
-                for c in self.counts_by_holder(scope.as_ref(), as_of).await?.values() {
-                    total.absorb(c);
-                }
-                total
-            }
+            _ => self.total_counts(scope.as_ref(), as_of).await?,
         };
         Ok(Response::new(pb::Summary {
             as_of: as_of.to_string(),

@@ -310,6 +310,8 @@ macro_rules! put_spans {
             qb.push_values(&spans, |mut b, span| {
                 b.push_bind(a.task_id.clone())
                     .push_bind(a.unit_id.clone())
+                    .push_bind(a.directive_id.clone())
+                    .push_bind(a.group.as_str())
                     .push_bind(span.from)
                     .push_bind(span.until.unwrap_or($crate::store::sql::OPEN_END))
                     .push_bind(span.state.deadline)
@@ -326,7 +328,7 @@ macro_rules! put_spans {
 }
 
 /// The columns of `assignment_states`, in [`put_spans!`]'s order.
-const STATE_COLUMNS: &str = "task_id, unit_id, valid_from, valid_until, deadline, deadline_version, \
+const STATE_COLUMNS: &str = "task_id, unit_id, directive_id, task_group, valid_from, valid_until, deadline, deadline_version, \
      progress, completed_on, cancelled_on, last_report_on, moved_on";
 
 /// `valid_until` of a span that has not ended.
@@ -589,6 +591,17 @@ pub(super) fn as_of_source(day: NaiveDate) -> String {
          a.created_on, a.version, a.created_at, a.updated_at, s.moved_on, a.moved_to, a.moved_from \
          FROM assignments a JOIN assignment_states s ON s.task_id = a.task_id AND s.unit_id = a.unit_id \
          AND s.valid_from <= {d} AND s.valid_until > {d}) AS assignments"
+    )
+}
+
+/// The spans of `day` alone, as a subquery named `assignments` with the
+/// columns counts read (keys, scope, dated columns): what [`as_of_source`]
+/// gives of them, without the join.
+pub(super) fn as_of_states(day: NaiveDate) -> String {
+    let d = format!("'{day}'");
+    format!(
+        "(SELECT task_id, unit_id, directive_id, task_group, deadline, completed_on, cancelled_on, moved_on \
+         FROM assignment_states WHERE valid_from <= {d} AND valid_until > {d}) AS assignments"
     )
 }
 

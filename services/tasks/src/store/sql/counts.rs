@@ -1,8 +1,9 @@
 //! Status counts computed in the database for assignments with a deadline
 //! (the status of those depends only on their own date columns), so a
 //! summary or scoreboard does not load every assignment. They count the
-//! assignments as they were on the day ([`super::as_of_source`]): the
-//! deadline, completion and cancellation in force then. Recurring duties,
+//! assignments as they were on the day, from the spans of that day alone
+//! ([`super::as_of_states`]): the deadline, completion and cancellation in
+//! force then. Recurring duties,
 //! whose status needs their report history, are counted by the caller.
 
 use super::SqlStore;
@@ -48,7 +49,7 @@ impl SqlStore {
             "SELECT {unit} AS unit_id, COUNT(*) AS total, {cancelled} AS cancelled, {on_time} AS on_time, {late} AS late, \
              {in_progress} AS in_progress, {overdue} AS overdue, {backlog} AS backlog \
              FROM {source} WHERE deadline IS NOT NULL AND (moved_on IS NULL OR moved_on > $1){scoped}{group}",
-            source = super::as_of_source(as_of),
+            source = super::as_of_states(as_of),
             cancelled = sum("cancelled_on IS NOT NULL AND cancelled_on <= $1"),
             on_time = sum(&format!("{DONE_ON} AND completed_on <= deadline")),
             late = sum(&format!("{DONE_ON} AND completed_on > deadline")),
