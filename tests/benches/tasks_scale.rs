@@ -68,13 +68,13 @@ async fn load(url: &str, total: i64) -> Duration {
     // Their spans of days, as the service derives them: open from the day
     // assigned; a completed or cancelled row in a second span from then on.
     sqlx::query(
-        "INSERT INTO assignment_states (task_id, unit_id, directive_id, task_group, valid_from, valid_until, \
-         deadline, deadline_version, progress, completed_on, cancelled_on, last_report_on, moved_on) \
-         SELECT task_id, unit_id, directive_id, task_group, created_on, COALESCE(LEAST(completed_on, cancelled_on), DATE '9999-12-31'), \
+        "INSERT INTO assignment_states (task_id, unit_id, directive_id, task_group, role, created_on, created_at, \
+         valid_from, valid_until, deadline, deadline_version, progress, completed_on, cancelled_on, last_report_on, moved_on) \
+         SELECT task_id, unit_id, directive_id, task_group, role, created_on, created_at, created_on, COALESCE(LEAST(completed_on, cancelled_on), DATE '9999-12-31'), \
                 deadline, 1, 0, NULL::date, NULL::date, NULL::date, NULL::date FROM assignments \
          WHERE LEAST(completed_on, cancelled_on) IS NULL OR LEAST(completed_on, cancelled_on) > created_on \
          UNION ALL \
-         SELECT task_id, unit_id, directive_id, task_group, GREATEST(created_on, LEAST(completed_on, cancelled_on)), DATE '9999-12-31', \
+         SELECT task_id, unit_id, directive_id, task_group, role, created_on, created_at, GREATEST(created_on, LEAST(completed_on, cancelled_on)), DATE '9999-12-31', \
                 deadline, 1, progress, completed_on, cancelled_on, last_report_on, NULL::date FROM assignments \
          WHERE completed_on IS NOT NULL OR cancelled_on IS NOT NULL",
     )

@@ -34,7 +34,7 @@ use p06_kit::{
 };
 use sqlx::{AssertSqlSafe, FromRow, migrate::Migrator};
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     str::FromStr,
 };
 
@@ -312,6 +312,9 @@ macro_rules! put_spans {
                     .push_bind(a.unit_id.clone())
                     .push_bind(a.directive_id.clone())
                     .push_bind(a.group.as_str())
+                    .push_bind(a.role.as_str())
+                    .push_bind(a.created_on)
+                    .push_bind(a.created_at)
                     .push_bind(span.from)
                     .push_bind(span.until.unwrap_or($crate::store::sql::OPEN_END))
                     .push_bind(span.state.deadline)
@@ -328,7 +331,8 @@ macro_rules! put_spans {
 }
 
 /// The columns of `assignment_states`, in [`put_spans!`]'s order.
-const STATE_COLUMNS: &str = "task_id, unit_id, directive_id, task_group, valid_from, valid_until, deadline, deadline_version, \
+const STATE_COLUMNS: &str = "task_id, unit_id, directive_id, task_group, role, created_on, created_at, \
+     valid_from, valid_until, deadline, deadline_version, \
      progress, completed_on, cancelled_on, last_report_on, moved_on";
 
 /// `valid_until` of a span that has not ended.
@@ -581,26 +585,31 @@ fn action_name(action: &Action) -> &'static str {
 /// The assignments as they were at the end of `day`, as a subquery named
 /// `assignments` with the table's columns: each row that existed then, its
 /// dated columns from the span of that day (`assignment_states`), so any
-/// condition or order written for the table reads the day's values.
+/// condition or order written for the table reads the day's values. The
+/// keys and scope columns come from the span, so a condition on them (a
+/// unit's page in deadline order) is answered from the spans' indexes
+/// before any assignment row is read.
 pub(super) fn as_of_source(day: NaiveDate) -> String {
     // A formatted date is digits and hyphens only: safe to inline.
     let d = format!("'{day}'");
     format!(
-        "(SELECT a.task_id, a.unit_id, a.role, a.directive_id, a.task_group, a.title, s.deadline, \
+        "(SELECT s.task_id, s.unit_id, a.role, s.directive_id, s.task_group, a.title, s.deadline, \
          s.deadline_version, a.period, s.progress, s.completed_on, s.cancelled_on, s.last_report_on, \
          a.created_on, a.version, a.created_at, a.updated_at, s.moved_on, a.moved_to, a.moved_from \
-         FROM assignments a JOIN assignment_states s ON s.task_id = a.task_id AND s.unit_id = a.unit_id \
-         AND s.valid_from <= {d} AND s.valid_until > {d}) AS assignments"
+         FROM assignment_states s JOIN assignments a ON a.task_id = s.task_id AND a.unit_id = s.unit_id \
+         WHERE s.valid_from <= {d} AND s.valid_until > {d}) AS assignments"
     )
 }
 
 /// The spans of `day` alone, as a subquery named `assignments` with the
-/// columns counts read (keys, scope, dated columns): what [`as_of_source`]
-/// gives of them, without the join.
+/// columns counts and list conditions and orders read (keys, scope, role,
+/// dated columns, the day made and the time recorded): what
+/// [`as_of_source`] gives of them, without the join.
 pub(super) fn as_of_states(day: NaiveDate) -> String {
     let d = format!("'{day}'");
     format!(
-        "(SELECT task_id, unit_id, directive_id, task_group, deadline, completed_on, cancelled_on, moved_on \
+        "(SELECT task_id, unit_id, directive_id, task_group, role, created_on, created_at, deadline, \
+         deadline_version, progress, completed_on, cancelled_on, last_report_on, moved_on \
          FROM assignment_states WHERE valid_from <= {d} AND valid_until > {d}) AS assignments"
     )
 }
@@ -717,6 +726,94 @@ impl SqlStore {
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(ChangeRow::into_change).collect()
+    }
+}
+
+impl SqlStore {
+    /// An as-of page: chosen from the day's spans alone (they hold every
+    /// column a list filters and sorts on, and a unit's page in deadline
+    /// order is read from one index), then those assignments' rows, with
+    /// the day's dated columns, in the page's order.
+    async fn page_as_of(
+        &self,
+        day: NaiveDate,
+        tail: &str,
+        args: &[Arg],
+    ) -> StoreResult<Vec<Assignment>> {
+        let page_sql = format!(
+            "SELECT task_id, unit_id, deadline, deadline_version, progress, completed_on, cancelled_on, \
+             last_report_on, moved_on FROM {} WHERE {tail}",
+            as_of_states(day)
+        );
+        let spans: Vec<SpanRow> = on_pool!(&self.pool, |pool, _Db| bind_args!(
+            sqlx::query_as(AssertSqlSafe(page_sql)),
+            args
+        )
+        .fetch_all(pool)
+        .await?);
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = p06_kit::sql::json_rows(
+            self.pool.backend(),
+            1,
+            &[
+                ("task_id", p06_kit::sql::JsonType::Text),
+                ("unit_id", p06_kit::sql::JsonType::Text),
+            ],
+        );
+        let condition =
+            format!("(task_id, unit_id) IN (SELECT task_id, unit_id FROM ({wanted}) AS k)");
+        let json = serde_json::Value::from(
+            spans
+                .iter()
+                .map(|s| serde_json::json!([s.task_id, s.unit_id]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        let mut rows: HashMap<(String, String), Assignment> = self
+            .assignments_where(&condition, &[Arg::Text(json)])
+            .await?
+            .into_iter()
+            .map(|a| ((a.task_id.clone(), a.unit_id.clone()), a))
+            .collect();
+        Ok(spans
+            .into_iter()
+            .filter_map(|s| {
+                let a = rows.remove(&(s.task_id.clone(), s.unit_id.clone()))?;
+                Some(s.over(a))
+            })
+            .collect())
+    }
+}
+
+/// An assignment's dated columns on one day, as a list's page reads them.
+#[derive(FromRow)]
+struct SpanRow {
+    task_id: String,
+    unit_id: String,
+    deadline: Option<NaiveDate>,
+    deadline_version: i32,
+    progress: i32,
+    completed_on: Option<NaiveDate>,
+    cancelled_on: Option<NaiveDate>,
+    last_report_on: Option<NaiveDate>,
+    moved_on: Option<NaiveDate>,
+}
+
+impl SpanRow {
+    /// `a` with these columns: the assignment as it was that day.
+    fn over(self, a: Assignment) -> Assignment {
+        Assignment {
+            deadline: self.deadline,
+            deadline_version: self.deadline_version,
+            progress: self.progress,
+            completed_on: self.completed_on,
+            cancelled_on: self.cancelled_on,
+            last_report_on: self.last_report_on,
+            moved_on: self.moved_on,
+            ..a
+        }
     }
 }
 
@@ -988,13 +1085,10 @@ impl TaskStore for SqlStore {
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "list_assignments tasks", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "tasks", db.operation.name = "list_assignments"))]
     async fn list_assignments(&self, q: &AssignmentQuery) -> StoreResult<AssignmentPage> {
         let (tail, args) = page_tail(q)?;
-        let source = q
-            .as_of
-            .map_or_else(|| "assignments".to_string(), as_of_source);
-        let rows = on_pool!(&self.pool, |pool, _Db| fetch_assignments!(
-            pool, source, tail, &args
-        ));
-        let mut assignments = into_assignments(rows)?;
+        let mut assignments = match q.as_of {
+            None => self.assignments_where(&tail, &args).await?,
+            Some(day) => self.page_as_of(day, &tail, &args).await?,
+        };
         let more = assignments.len() > q.limit;
         assignments.truncate(q.limit);
         Ok(AssignmentPage { assignments, more })
