@@ -94,6 +94,35 @@ fn a_coordinator_assigns_and_a_province_reports() {
     let mine = ok(p06(&gateway, &hanoi, &["assignments", "list"]));
     assert_eq!(mine.lines().count(), 1, "{mine}");
     assert!(mine.contains("IN_PROGRESS"), "{mine}");
+    // The Working Group enters a report Hà Nội sent on paper two days ago;
+    // the list as of the day before does not see it yet.
+    let sent = (today - chrono::Duration::days(2)).to_string();
+    let entered = ok(p06(
+        &gateway,
+        &coordinator,
+        &[
+            "assignments",
+            "report",
+            &assignment,
+            "--percent",
+            "20",
+            "--note",
+            "Công văn 12/UBND",
+            "--reported-on",
+            &sent,
+        ],
+    ));
+    assert!(entered.contains("20%"), "{entered}");
+    let as_of = |day: String| {
+        ok(p06(
+            &gateway,
+            &coordinator,
+            &["assignments", "list", "--unit", "p01", "--as-of", &day],
+        ))
+    };
+    assert!(as_of(sent.clone()).contains(" 20%"), "as of {sent}");
+    let before = (today - chrono::Duration::days(3)).to_string();
+    assert!(as_of(before.clone()).contains("  0%"), "as of {before}");
     let reported = ok(p06(
         &gateway,
         &hanoi,

@@ -132,19 +132,23 @@ pub enum AssignmentsCommand {
         #[arg(long)]
         as_of: Option<String>,
     },
-    /// Report progress on an assignment (its unit's key).
+    /// Report progress on an assignment (its unit's key, or a
+    /// coordinator's entering it on the unit's behalf).
     Report {
         /// tasks/…/assignments/….
         name: String,
         /// 0–100.
         #[arg(long)]
         percent: i32,
-        /// What was done.
+        /// What was done (name the document of a dated report here).
         #[arg(long, default_value = "")]
         note: String,
         /// Evidence link.
         #[arg(long, default_value = "")]
         evidence: String,
+        /// The day the report was made, when entered later (YYYY-MM-DD).
+        #[arg(long)]
+        reported_on: Option<String>,
     },
     /// Mark an assignment done.
     Complete {
@@ -338,12 +342,14 @@ pub async fn assignments(args: &ClientArgs, command: AssignmentsCommand) -> anyh
             percent,
             note,
             evidence,
+            reported_on,
         } => {
             let request = pb::ReportProgressRequest {
                 name,
                 percent,
                 note,
                 evidence_link: evidence,
+                reported_on: reported_on.unwrap_or_default(),
                 ..Default::default()
             };
             let a = client
