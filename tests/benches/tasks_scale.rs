@@ -4,10 +4,11 @@
 //!
 //! - ListAssignments, one unit's page (p50/p99), as of a past date (the
 //!   rows as they were then, from their spans of days) and today (the
-//!   table alone);
+//!   table alone), the two alternating call by call;
 //! - GetSummary for the whole programme and for one unit, as of a past
-//!   date, beside the same counts over the table alone (the statement
-//!   summaries ran before as-of spans existed), timed in the same run;
+//!   date, each alternating with the same counts over the table alone (the
+//!   statement summaries ran before as-of spans existed, run directly on
+//!   the database);
 //! - ReportProgress throughput with concurrent clients.
 //!
 //! Run: `P06_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
@@ -88,54 +89,86 @@ async fn load(url: &str, total: i64) -> Duration {
     started.elapsed()
 }
 
-/// The counts summaries made before as-of spans existed: over the
-/// assignments table alone, with its current columns (timed directly on
-/// the database, so the gRPC hops are not in it).
-async fn table_alone(url: &str) {
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let sum = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
-    let open = "(cancelled_on IS NULL OR cancelled_on > $1) AND (completed_on IS NULL OR completed_on > $1)";
-    let done = "(cancelled_on IS NULL OR cancelled_on > $1) AND completed_on IS NOT NULL AND completed_on <= $1";
-    let sql = |scoped: &str| {
-        format!(
-            "SELECT COUNT(*), {}, {}, {}, {}, {} FROM assignments WHERE deadline IS NOT NULL \
-             AND created_on <= $1 AND (moved_on IS NULL OR moved_on > $1){scoped}",
-            sum("cancelled_on IS NOT NULL AND cancelled_on <= $1"),
-            sum(&format!("{done} AND completed_on <= deadline")),
-            sum(&format!("{done} AND completed_on > deadline")),
-            sum(&format!("{open} AND deadline >= $1")),
-            sum(&format!("{open} AND deadline < $1")),
-        )
-    };
-    let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
-    let t = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(sql("")))
-        .bind(day)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    println!(
-        "  the table alone (before spans), whole programme: {}",
-        ms(t.elapsed())
-    );
-    let mut lat = Vec::new();
-    for i in 0..50 {
+/// What summaries ran before as-of spans existed: the counts over the
+/// assignments table alone, with its current columns, and the read of the
+/// recurring duties in scope (run directly on the database, so the gRPC
+/// hops are not in it).
+struct OldCounts {
+    pool: sqlx::PgPool,
+    programme: String,
+    unit: String,
+    day: chrono::NaiveDate,
+}
+
+const OLD_RECURRING: &str =
+    "SELECT task_id, unit_id, last_report_on FROM assignments WHERE period IS NOT NULL";
+
+impl OldCounts {
+    async fn connect(url: &str) -> Self {
+        let sum = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
+        let open = "(cancelled_on IS NULL OR cancelled_on > $1) AND (completed_on IS NULL OR completed_on > $1)";
+        let done = "(cancelled_on IS NULL OR cancelled_on > $1) AND completed_on IS NOT NULL AND completed_on <= $1";
+        let sql = |scoped: &str| {
+            format!(
+                "SELECT COUNT(*), {}, {}, {}, {}, {} FROM assignments WHERE deadline IS NOT NULL \
+                 AND created_on <= $1 AND (moved_on IS NULL OR moved_on > $1){scoped}",
+                sum("cancelled_on IS NOT NULL AND cancelled_on <= $1"),
+                sum(&format!("{done} AND completed_on <= deadline")),
+                sum(&format!("{done} AND completed_on > deadline")),
+                sum(&format!("{open} AND deadline >= $1")),
+                sum(&format!("{open} AND deadline < $1")),
+            )
+        };
+        Self {
+            pool: sqlx::PgPool::connect(url).await.unwrap(),
+            programme: sql(""),
+            unit: sql(" AND unit_id = $2"),
+            day: chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+        }
+    }
+
+    async fn programme(&self) -> Duration {
         let t = Instant::now();
-        sqlx::query(sqlx::AssertSqlSafe(sql(" AND unit_id = $2")))
-            .bind(day)
-            .bind(format!("u{}", i * 131 % UNITS + 1))
-            .fetch_one(&pool)
+        sqlx::query(sqlx::AssertSqlSafe(self.programme.clone()))
+            .bind(self.day)
+            .fetch_one(&self.pool)
             .await
             .unwrap();
-        lat.push(t.elapsed());
+        sqlx::query(OLD_RECURRING)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap();
+        t.elapsed()
     }
+
+    async fn unit(&self, unit: &str) -> Duration {
+        let t = Instant::now();
+        sqlx::query(sqlx::AssertSqlSafe(self.unit.clone()))
+            .bind(self.day)
+            .bind(unit.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{OLD_RECURRING} AND unit_id = $1"
+        )))
+        .bind(unit.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        t.elapsed()
+    }
+}
+
+/// "p50 … p99 …" of `lat`, and its p99.
+fn spread(lat: &mut [Duration]) -> (String, Duration) {
     lat.sort();
-    println!(
-        "  the table alone (before spans), one unit (50 calls): p50 {} p99 {}",
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99))
-    );
-    pool.close().await;
+    let p99 = pct(lat, 0.99);
+    (format!("p50 {} p99 {}", ms(pct(lat, 0.5)), ms(p99)), p99)
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64())
 }
 
 #[tokio::main]
@@ -161,61 +194,86 @@ async fn main() {
     let admin = stack.admin_key.clone();
     let mut tasks = stack.tasks(&admin).await;
 
-    for (label, as_of) in [("as of 2024-06-01", "2024-06-01"), ("today", "")] {
-        let mut lat = Vec::new();
-        for i in 0..500 {
-            let request = pb::ListAssignmentsRequest {
-                filter: format!("unit = \"units/u{}\"", (i * 37) % UNITS + 1),
-                page_size: 50,
-                as_of: as_of.into(),
-                ..Default::default()
-            };
+    // Each as-of read alternates with the read it is measured against, so
+    // both see the machine in the same state.
+    let old = OldCounts::connect(&stack.databases().tasks).await;
+    let list = |unit: i64, as_of: &str| pb::ListAssignmentsRequest {
+        filter: format!("unit = \"units/u{unit}\""),
+        page_size: 50,
+        as_of: as_of.into(),
+        ..Default::default()
+    };
+    let (mut as_of_lat, mut today_lat) = (Vec::new(), Vec::new());
+    for i in 0..2000 {
+        let unit = (i * 37) % UNITS + 1;
+        for (as_of, lat) in [("2024-06-01", &mut as_of_lat), ("", &mut today_lat)] {
             let t = Instant::now();
-            let page = tasks.list_assignments(request).await.unwrap().into_inner();
+            let page = tasks
+                .list_assignments(list(unit, as_of))
+                .await
+                .unwrap()
+                .into_inner();
             lat.push(t.elapsed());
             assert!(!page.assignments.is_empty());
         }
-        lat.sort();
-        println!(
-            "ListAssignments, one unit's first page of 50, {label} (500 calls): p50 {} p99 {}",
-            ms(pct(&lat, 0.5)),
-            ms(pct(&lat, 0.99))
-        );
     }
+    let (a, a99) = spread(&mut as_of_lat);
+    let (b, b99) = spread(&mut today_lat);
+    println!("ListAssignments, one unit's first page of 50 (2000 calls each, alternating):");
+    println!("  as of 2024-06-01: {a}");
+    println!("  today (the table): {b}  — as-of p99 {}", ratio(a99, b99));
 
-    let t = Instant::now();
-    let all = tasks
-        .get_summary(pb::GetSummaryRequest {
-            as_of: "2024-06-01".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    println!(
-        "GetSummary, whole programme as of 2024-06-01 ({} assignments): {} — {}",
-        all.total,
-        ms(t.elapsed()),
-        all.headline
-    );
-    let mut lat = Vec::new();
-    for i in 0..50 {
-        let request = pb::GetSummaryRequest {
-            as_of: "2024-06-01".into(),
-            unit: format!("units/u{}", i * 131 % UNITS + 1),
-            ..Default::default()
-        };
+    let (mut as_of_lat, mut old_lat) = (Vec::new(), Vec::new());
+    let mut headline = String::new();
+    for _ in 0..7 {
         let t = Instant::now();
-        tasks.get_summary(request).await.unwrap();
-        lat.push(t.elapsed());
+        let all = tasks
+            .get_summary(pb::GetSummaryRequest {
+                as_of: "2024-06-01".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        as_of_lat.push(t.elapsed());
+        headline = format!("{} assignments: {}", all.total, all.headline);
+        old_lat.push(old.programme().await);
     }
-    lat.sort();
+    as_of_lat.sort();
+    old_lat.sort();
+    let (a, b) = (as_of_lat[3], old_lat[3]);
+    println!("GetSummary, whole programme ({headline}), median of 7, alternating:");
     println!(
-        "GetSummary, one unit, as of 2024-06-01 (50 calls): p50 {} p99 {}",
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99))
+        "  as of 2024-06-01: {}; the old counts over the table (SQL only): {} — {}",
+        ms(a),
+        ms(b),
+        ratio(a, b)
     );
-    table_alone(&stack.databases().tasks).await;
+
+    let (mut as_of_lat, mut old_lat) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let unit = i * 131 % UNITS + 1;
+        let t = Instant::now();
+        tasks
+            .get_summary(pb::GetSummaryRequest {
+                as_of: "2024-06-01".into(),
+                unit: format!("units/u{unit}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        as_of_lat.push(t.elapsed());
+        old_lat.push(old.unit(&format!("u{unit}")).await);
+    }
+    let (a, a99) = spread(&mut as_of_lat);
+    let (b, b99) = spread(&mut old_lat);
+    println!("GetSummary, one unit (400 calls each, alternating):");
+    println!("  as of 2024-06-01, through the gateway: {a}");
+    println!(
+        "  the old counts (SQL only): {b}  — p99 {}",
+        ratio(a99, b99)
+    );
+    old.pool.close().await;
 
     // ReportProgress: 8 units, each its own key and client, reporting on
     // its own assignments concurrently.

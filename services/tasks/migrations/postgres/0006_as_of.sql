@@ -37,3 +37,5 @@ CREATE INDEX assignment_states_unit ON assignment_states (unit_id, (COALESCE(dea
     INCLUDE (valid_from, valid_until, deadline, deadline_version, progress, completed_on, cancelled_on,
         last_report_on, moved_on);
 CREATE INDEX assignment_states_directive ON assignment_states (directive_id, valid_from);
+-- Recurring duties, which summaries read row by row: found without a scan.
+CREATE INDEX assignments_recurring ON assignments (task_id, unit_id) WHERE period IS NOT NULL;

@@ -31,3 +31,5 @@ CREATE TABLE assignment_states (
 -- A unit's as-of page in the lists' deadline order, and its counts.
 CREATE INDEX assignment_states_unit ON assignment_states (unit_id, (COALESCE(deadline, '9999-12-31')), task_id);
 CREATE INDEX assignment_states_directive ON assignment_states (directive_id, valid_from);
+-- Recurring duties, which summaries read row by row: found without a scan.
+CREATE INDEX assignments_recurring ON assignments (task_id, unit_id) WHERE period IS NOT NULL;

@@ -148,52 +148,64 @@ impl<S: TaskStore> TasksApi<S> {
         Ok(attribution::attribute(by_holder, &leads_to))
     }
 
-    /// One unit's counts as of `as_of`: its own rows and those of its
-    /// predecessors (followed back through localities) whose lineage leads
-    /// to it on that day.
+    /// One unit's counts as of `as_of`: its own rows (unless they count for
+    /// a successor by then) and those of its predecessors (followed back
+    /// through localities) whose lineage leads to it on that day.
     pub(super) async fn unit_counts(&self, unit: &str, as_of: NaiveDate) -> Result<Counts> {
-        let mut client = self.localities.clone();
+        let client = self.localities.clone();
+        let get = |id: String| {
+            let mut client = client.clone();
+            async move {
+                match client
+                    .get_unit(loc::GetUnitRequest {
+                        name: format!("units/{id}"),
+                    })
+                    .await
+                {
+                    Ok(u) => Ok(Some(u.into_inner())),
+                    Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+                    Err(s) => Err(unavailable(&s)),
+                }
+            }
+        };
+        let me = get(unit.to_string()).await?;
+        let own = match &me {
+            // Unknown to localities, or in force: its rows are its own.
+            None => true,
+            Some(u) if in_force(u, as_of) => true,
+            Some(_) => self
+                .lineage(&[unit.to_string()], as_of)
+                .await?
+                .get(unit)
+                .is_none_or(|to| to == unit),
+        };
         let mut seen: HashSet<String> = HashSet::from([unit.to_string()]);
-        let mut queue = vec![unit.to_string()];
         let mut predecessors = Vec::new();
+        let mut queue: Vec<loc::Unit> = me.into_iter().collect();
         while let Some(next) = queue.pop() {
-            let found = match client
-                .get_unit(loc::GetUnitRequest {
-                    name: format!("units/{next}"),
-                })
-                .await
-            {
-                Ok(u) => u.into_inner(),
-                Err(s) if s.code() == tonic::Code::NotFound => continue,
-                Err(s) => return Err(unavailable(&s)),
-            };
-            for p in found.predecessors.iter().map(|p| unit_id(p)) {
+            for p in next.predecessors.iter().map(|p| unit_id(p)) {
                 if seen.len() < MAX_LINEAGE && seen.insert(p.clone()) {
                     predecessors.push(p.clone());
-                    queue.push(p);
+                    if let Some(found) = get(p).await? {
+                        queue.push(found);
+                    }
                 }
             }
         }
-        let mut asked = predecessors.clone();
-        asked.push(unit.to_string());
-        let leads_to = self.lineage(&asked, as_of).await?;
-        let mut counts = Counts::default();
-        // Its own rows too, unless they count for a successor by then.
-        let own = leads_to.get(unit).is_none_or(|to| to == unit);
+        let leads_to = if predecessors.is_empty() {
+            HashMap::new()
+        } else {
+            self.lineage(&predecessors, as_of).await?
+        };
         let holders = own.then(|| unit.to_string()).into_iter().chain(
             predecessors
                 .into_iter()
                 .filter(|p| leads_to.get(p).is_some_and(|to| to == unit)),
         );
+        let mut counts = Counts::default();
         for holder in holders {
             let scope = ("unit_id", holder);
-            if let Some(c) = self
-                .counts_by_holder(Some(&scope), as_of)
-                .await?
-                .get(&scope.1)
-            {
-                counts.absorb(c);
-            }
+            counts.absorb(&self.total_counts(Some(&scope), as_of).await?);
         }
         Ok(counts)
     }

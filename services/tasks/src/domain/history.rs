@@ -147,6 +147,71 @@ pub fn spans(a: &Assignment, history: &[Change]) -> Vec<Span> {
     out
 }
 
+/// What a new change does to the stored spans, when it was recorded after
+/// every other change of the assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    /// Nothing any day reads changes.
+    Unchanged,
+    /// The last span gets this state (the change took effect on its first
+    /// day).
+    Replace(DayState),
+    /// The last span ends the day before `from`; a new last span with
+    /// `state` starts on it.
+    Split {
+        /// The new span's first day.
+        from: NaiveDate,
+        /// Its state.
+        state: DayState,
+    },
+}
+
+/// The change `c`, recorded after every other change of `a`, applied to
+/// the last span `last` (the one without an end) — exactly what [`spans`]
+/// would give for the whole history — when it takes effect on or after
+/// that span's first day; `None` when it takes effect earlier and every
+/// span must be derived again.
+pub fn extend(a: &Assignment, last: &Span, c: &Change) -> Option<Extension> {
+    let day = effective_on(c, a, true).max(a.created_on);
+    // A successor's row starts from its predecessor's last report until it
+    // reports itself ([`spans`]): derived whole.
+    if day < last.from || a.moved_from.is_some() {
+        return None;
+    }
+    let mut state = last.state.clone();
+    apply(&mut state, c, day);
+    Some(if state == last.state {
+        Extension::Unchanged
+    } else if day == last.from {
+        Extension::Replace(state)
+    } else {
+        Extension::Split { from: day, state }
+    })
+}
+
+/// `spans` with `extension` made to its last span.
+pub fn extended(mut spans: Vec<Span>, extension: &Extension) -> Vec<Span> {
+    match extension {
+        Extension::Unchanged => {}
+        Extension::Replace(state) => {
+            if let Some(last) = spans.last_mut() {
+                last.state = state.clone();
+            }
+        }
+        Extension::Split { from, state } => {
+            if let Some(last) = spans.last_mut() {
+                last.until = Some(*from);
+            }
+            spans.push(Span {
+                from: *from,
+                until: None,
+                state: state.clone(),
+            });
+        }
+    }
+    spans
+}
+
 /// The state on `day`, if the assignment existed then.
 pub fn state_on(spans: &[Span], day: NaiveDate) -> Option<&DayState> {
     spans
@@ -362,6 +427,41 @@ mod tests {
         assert_eq!((a_day.progress, a_day.completed_on), (50, None));
         assert_eq!(as_of(&a, &spans, d(7, 1)), None);
         assert_eq!(earliest_report_day(&a, &history), d(7, 10));
+    }
+
+    /// Extending the stored spans change by change gives what deriving
+    /// them from the whole history gives, or asks for that derivation.
+    #[test]
+    fn extending_the_last_span_equals_deriving_them_all() {
+        let a = assignment();
+        let history = [
+            dated(change(ChangeKind::Created, 0, at(7, 2)), d(7, 2)),
+            dated(change(ChangeKind::Progress, 10, at(7, 2)), d(7, 2)),
+            dated(change(ChangeKind::Progress, 40, at(7, 24)), d(7, 18)),
+            dated(change(ChangeKind::Progress, 40, at(7, 24)), d(7, 24)),
+            Change {
+                deadline: Some(d(7, 31)),
+                deadline_version: 2,
+                ..dated(change(ChangeKind::DeadlineChanged, 40, at(7, 26)), d(7, 26))
+            },
+            dated(change(ChangeKind::Completed, 100, at(7, 29)), d(7, 25)),
+            dated(change(ChangeKind::Reopened, 100, at(7, 30)), d(7, 30)),
+            dated(change(ChangeKind::Progress, 90, at(7, 30)), d(7, 30)),
+        ];
+        let mut stored = spans(&a, &history[..1]);
+        for n in 2..=history.len() {
+            let whole = spans(&a, &history[..n]);
+            let last = stored.last().unwrap().clone();
+            stored = match extend(&a, &last, &history[n - 1]) {
+                Some(e) => extended(stored, &e),
+                None => whole.clone(),
+            };
+            assert_eq!(stored, whole, "after change {n}");
+        }
+        // The completion dated before the last span's first day could not
+        // be an extension.
+        let before = spans(&a, &history[..5]);
+        assert_eq!(extend(&a, before.last().unwrap(), &history[5]), None);
     }
 
     #[test]

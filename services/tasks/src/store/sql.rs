@@ -217,7 +217,7 @@ macro_rules! act_in_tx {
         if m.expected_version.is_some_and(|v| v != current.version) {
             return Err(StoreError::Stale(resource.clone(), current.version));
         }
-        let mut history = history_in_tx!($tx, task_id, unit_id);
+        let history = history_in_tx!($tx, task_id, unit_id);
         let (next, mut change) =
             actions::apply(&current, &history, action, &m.actor, m.at, m.today)
                 .map_err(|(field, reason, msg)| StoreError::Precondition(field, reason, msg))?;
@@ -265,8 +265,7 @@ macro_rules! act_in_tx {
         change.sequence = take_sequences!($tx, 1);
         change.trace_context = m.trace_context.clone();
         insert_changes!($tx, $db, [change.clone()]);
-        history.push(change);
-        put_spans!($tx, $db, &after, &history);
+        update_spans!($tx, $db, &after, history, change);
         after
     }};
 }
@@ -302,12 +301,21 @@ macro_rules! put_spans {
             .execute(&mut *$tx)
             .await?;
         let spans = $crate::domain::history::spans(a, $history);
+        insert_spans!($tx, $db, a, &spans);
+    }};
+}
+
+/// Inserts spans of days of assignment `$a` inside a transaction.
+macro_rules! insert_spans {
+    ($tx:expr, $db:ty, $a:expr, $spans:expr) => {{
+        let a: &$crate::domain::model::Assignment = $a;
+        let spans: &[$crate::domain::history::Span] = $spans;
         if !spans.is_empty() {
             let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                 "INSERT INTO assignment_states ({}) ",
                 $crate::store::sql::STATE_COLUMNS
             ));
-            qb.push_values(&spans, |mut b, span| {
+            qb.push_values(spans, |mut b, span| {
                 b.push_bind(a.task_id.clone())
                     .push_bind(a.unit_id.clone())
                     .push_bind(a.directive_id.clone())
@@ -328,6 +336,109 @@ macro_rules! put_spans {
             qb.build().execute(&mut *$tx).await?;
         }
     }};
+}
+
+/// Brings the stored spans of assignment `$a` up to date with `$change`,
+/// the change just recorded after every other of `$history`, inside a
+/// transaction: the last span extended ([`history::extend`]) when the
+/// change took effect on or after its first day, else every span derived
+/// again.
+macro_rules! update_spans {
+    ($tx:expr, $db:ty, $a:expr, $history:expr, $change:expr) => {{
+        use $crate::domain::history::{Extension, Span};
+        let a: &$crate::domain::model::Assignment = $a;
+        let change: $crate::domain::model::Change = $change;
+        let last: Option<$crate::store::sql::LastSpanRow> = sqlx::query_as(
+            "SELECT valid_from, deadline, deadline_version, progress, completed_on, cancelled_on, \
+             last_report_on, moved_on FROM assignment_states \
+             WHERE task_id = $1 AND unit_id = $2 AND valid_until = $3",
+        )
+        .bind(a.task_id.clone())
+        .bind(a.unit_id.clone())
+        .bind($crate::store::sql::OPEN_END)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let last: Option<Span> = last.map($crate::store::sql::LastSpanRow::into_span);
+        let extension = last
+            .as_ref()
+            .and_then(|l| $crate::domain::history::extend(a, l, &change).map(|e| (l.from, e)));
+        match extension {
+            Some((_, Extension::Unchanged)) => {}
+            Some((from, Extension::Replace(state))) => {
+                sqlx::query(
+                    "UPDATE assignment_states SET deadline = $1, deadline_version = $2, progress = $3, \
+                     completed_on = $4, cancelled_on = $5, last_report_on = $6, moved_on = $7 \
+                     WHERE task_id = $8 AND unit_id = $9 AND valid_from = $10",
+                )
+                .bind(state.deadline)
+                .bind(state.deadline_version)
+                .bind(state.progress)
+                .bind(state.completed_on)
+                .bind(state.cancelled_on)
+                .bind(state.last_report_on)
+                .bind(state.moved_on)
+                .bind(a.task_id.clone())
+                .bind(a.unit_id.clone())
+                .bind(from)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            Some((last_from, Extension::Split { from, state })) => {
+                sqlx::query(
+                    "UPDATE assignment_states SET valid_until = $1 \
+                     WHERE task_id = $2 AND unit_id = $3 AND valid_from = $4",
+                )
+                .bind(from)
+                .bind(a.task_id.clone())
+                .bind(a.unit_id.clone())
+                .bind(last_from)
+                .execute(&mut *$tx)
+                .await?;
+                let span = Span {
+                    from,
+                    until: None,
+                    state,
+                };
+                insert_spans!($tx, $db, a, std::slice::from_ref(&span));
+            }
+            None => {
+                let mut history: Vec<$crate::domain::model::Change> = $history;
+                history.push(change);
+                put_spans!($tx, $db, a, &history);
+            }
+        }
+    }};
+}
+
+/// The last span of an assignment as stored.
+#[derive(FromRow)]
+struct LastSpanRow {
+    valid_from: NaiveDate,
+    deadline: Option<NaiveDate>,
+    deadline_version: i32,
+    progress: i32,
+    completed_on: Option<NaiveDate>,
+    cancelled_on: Option<NaiveDate>,
+    last_report_on: Option<NaiveDate>,
+    moved_on: Option<NaiveDate>,
+}
+
+impl LastSpanRow {
+    fn into_span(self) -> crate::domain::history::Span {
+        crate::domain::history::Span {
+            from: self.valid_from,
+            until: None,
+            state: crate::domain::history::DayState {
+                deadline: self.deadline,
+                deadline_version: self.deadline_version,
+                progress: self.progress,
+                completed_on: self.completed_on,
+                cancelled_on: self.cancelled_on,
+                last_report_on: self.last_report_on,
+                moved_on: self.moved_on,
+            },
+        }
+    }
 }
 
 /// The columns of `assignment_states`, in [`put_spans!`]'s order.
