@@ -361,6 +361,25 @@ async fn the_notice_344_walk_matches_the_hand_computed_table() {
         then,
         "as of 02/07/2025"
     );
+    // A later report by the successor changes nothing of the days before
+    // it: Quảng Ngãi's row still starts from Kon Tum's report of 18/07.
+    clock.set(at(2025, 7, 3, 9, 0));
+    let successor = name("p62").replace("/assignments/p62", "/assignments/p51-2025");
+    stack
+        .tasks(&unit_key(&stack, "p51-2025").await)
+        .await
+        .report_progress(pb::ReportProgressRequest {
+            name: successor,
+            percent: 70,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&mut tasks, &task, "2025-07-02", "").await,
+        then,
+        "as of 02/07/2025, after the successor's report of 03/07"
+    );
     // The moved rows can be left out; the successors did not exist in 2024.
     assert_eq!(
         listed(&mut tasks, &task, "2025-07-02", " AND moved = false")

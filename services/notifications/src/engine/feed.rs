@@ -85,6 +85,9 @@ async fn follow<S: NotificationStore>(
         };
         let span = apply_span(&batch, cursor, last);
         let applied = async {
+            // The policies as they stand now (another replica may have
+            // changed one), for the schedules this batch starts.
+            engine.reload_policies().await?;
             let ops = ops_for(engine, &batch).await?;
             engine
                 .store

@@ -88,6 +88,10 @@ pub async fn pass<S: NotificationStore>(engine: &Engine<S>) -> Result<Pace, Stri
         .map_err(|e| e.to_string())?;
     let full = claimed.len() == batch;
     if !claimed.is_empty() {
+        // The policies as they stand, read after the claim: a change made
+        // before it is seen here, one made after it took the leases back
+        // (so this evaluation will not be committed).
+        engine.reload_policies().await?;
         produce(engine, &cal, now, claimed).await?;
     }
     if full {

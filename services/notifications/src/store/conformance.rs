@@ -1702,6 +1702,13 @@ async fn policy_writes_replan_their_scope<S: NotificationStore>(store: &S) {
         urgent: false,
         notifications: vec![(notification("stale", "u1", Kind::DueSoon, "a0000"), vec![])],
     };
+    // Even once another producer holds it again: the generation it was
+    // claimed at is gone.
+    let again = store
+        .claim_schedules(61_000, true, 2_000_000, 2_000)
+        .await
+        .unwrap();
+    assert!(task_ids(&again).contains(&"a0000"));
     assert!(
         store
             .commit_evaluated(vec![stale], 61_000)

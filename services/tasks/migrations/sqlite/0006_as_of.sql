@@ -8,6 +8,9 @@
 -- role, the day made, the time recorded) are copied, so that counts and the
 -- choice of a list's page read this table alone.
 ALTER TABLE changes ADD COLUMN effective_on TEXT;
+-- A successor's CREATED keeps the predecessor's last report day, which the
+-- new row's history starts from.
+ALTER TABLE changes ADD COLUMN inherited_report_on TEXT;
 
 CREATE TABLE assignment_states (
     task_id          TEXT NOT NULL,

@@ -97,16 +97,31 @@ impl<S: TaskStore> TasksApi<S> {
         let mut out = HashMap::new();
         for chunk in holders.chunks(1000) {
             let names: Vec<String> = chunk.iter().map(|h| format!("units/{h}")).collect();
-            let units = match client
-                .batch_get_units(loc::BatchGetUnitsRequest { names })
+            let units: Vec<Option<loc::Unit>> = match client
+                .batch_get_units(loc::BatchGetUnitsRequest {
+                    names: names.clone(),
+                })
                 .await
             {
-                Ok(r) => r.into_inner().units,
-                // A holder localities does not know keeps its own rows.
-                Err(s) if s.code() == tonic::Code::NotFound => Vec::new(),
+                Ok(r) => r.into_inner().units.into_iter().map(Some).collect(),
+                // One name unknown fails the batch: ask for each, so the
+                // others still follow their lineage (an unknown holder
+                // keeps its own rows).
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    let mut one_by_one = Vec::with_capacity(names.len());
+                    for name in names {
+                        match client.get_unit(loc::GetUnitRequest { name }).await {
+                            Ok(u) => one_by_one.push(Some(u.into_inner())),
+                            Err(s) if s.code() == tonic::Code::NotFound => one_by_one.push(None),
+                            Err(s) => return Err(unavailable(&s)),
+                        }
+                    }
+                    one_by_one
+                }
                 Err(s) => return Err(unavailable(&s)),
             };
             for (holder, unit) in chunk.iter().zip(&units) {
+                let Some(unit) = unit else { continue };
                 if in_force(unit, day) {
                     out.insert(holder.clone(), holder.clone());
                     continue;
@@ -184,7 +199,13 @@ impl<S: TaskStore> TasksApi<S> {
         let mut queue: Vec<loc::Unit> = me.into_iter().collect();
         while let Some(next) = queue.pop() {
             for p in next.predecessors.iter().map(|p| unit_id(p)) {
-                if seen.len() < MAX_LINEAGE && seen.insert(p.clone()) {
+                if seen.len() >= MAX_LINEAGE {
+                    return Err(TasksError::invalid(
+                        "unit",
+                        format!("its lineage has more than {MAX_LINEAGE} predecessors"),
+                    ));
+                }
+                if seen.insert(p.clone()) {
                     predecessors.push(p.clone());
                     if let Some(found) = get(p).await? {
                         queue.push(found);

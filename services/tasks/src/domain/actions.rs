@@ -256,6 +256,7 @@ pub fn apply(
         at,
         trace_context: String::new(),
         effective_on: Some(effective),
+        inherited_report_on: None,
         context: None,
     };
     Ok((next, change))

@@ -70,6 +70,7 @@ fn apply(state: &mut DayState, c: &Change, day: NaiveDate) {
             state.deadline = c.deadline;
             state.deadline_version = c.deadline_version;
             state.progress = c.percent;
+            state.last_report_on = c.inherited_report_on;
         }
         ChangeKind::Progress => {
             state.progress = c.percent;
@@ -91,8 +92,24 @@ fn apply(state: &mut DayState, c: &Change, day: NaiveDate) {
 
 /// The spans of days of `a` from its history (its changes in the order
 /// they were recorded): one from each day a change took effect, the first
-/// from the day it was made. Empty without a history.
+/// from the day it was made. Without a history (a row whose changes are
+/// gone), one span from the day it was made, as the row is.
 pub fn spans(a: &Assignment, history: &[Change]) -> Vec<Span> {
+    if history.is_empty() {
+        return vec![Span {
+            from: a.created_on,
+            until: None,
+            state: DayState {
+                deadline: a.deadline,
+                deadline_version: a.deadline_version,
+                progress: a.progress,
+                completed_on: a.completed_on,
+                cancelled_on: a.cancelled_on,
+                last_report_on: a.last_report_on,
+                moved_on: a.moved_on,
+            },
+        }];
+    }
     let last_completion = history
         .iter()
         .rposition(|c| c.kind == ChangeKind::Completed);
@@ -107,20 +124,13 @@ pub fn spans(a: &Assignment, history: &[Change]) -> Vec<Span> {
     let mut days: Vec<NaiveDate> = dated.iter().map(|(d, _)| *d).collect();
     days.sort_unstable();
     days.dedup();
-    // A successor's row starts from the predecessor's last report, which
-    // its own history (from the move on) does not hold.
-    let inherited = history
-        .iter()
-        .all(|c| c.kind != ChangeKind::Progress)
-        .then_some(a.last_report_on)
-        .flatten();
     let initial = DayState {
         deadline: a.deadline,
         deadline_version: 1,
         progress: 0,
         completed_on: None,
         cancelled_on: None,
-        last_report_on: inherited,
+        last_report_on: None,
         moved_on: None,
     };
     let mut out: Vec<Span> = Vec::with_capacity(days.len());
@@ -173,9 +183,7 @@ pub enum Extension {
 /// span must be derived again.
 pub fn extend(a: &Assignment, last: &Span, c: &Change) -> Option<Extension> {
     let day = effective_on(c, a, true).max(a.created_on);
-    // A successor's row starts from its predecessor's last report until it
-    // reports itself ([`spans`]): derived whole.
-    if day < last.from || a.moved_from.is_some() {
+    if day < last.from {
         return None;
     }
     let mut state = last.state.clone();
@@ -183,6 +191,12 @@ pub fn extend(a: &Assignment, last: &Span, c: &Change) -> Option<Extension> {
     Some(if state == last.state {
         Extension::Unchanged
     } else if day == last.from {
+        // The last span's state changes from its first day: it may now
+        // equal the span before it, which [`spans`] would merge; only the
+        // first span has none before it.
+        if last.from > a.created_on {
+            return None;
+        }
         Extension::Replace(state)
     } else {
         Extension::Split { from: day, state }
@@ -316,6 +330,7 @@ mod tests {
             at: recorded,
             trace_context: String::new(),
             effective_on: None,
+            inherited_report_on: None,
             context: None,
         }
     }

@@ -294,6 +294,9 @@ pub struct Change {
     /// The day it took effect ([`history`](super::history)); `None` on
     /// changes recorded before days were kept.
     pub effective_on: Option<NaiveDate>,
+    /// On a successor's CREATED: the predecessor's last report day, which
+    /// the new row starts from.
+    pub inherited_report_on: Option<NaiveDate>,
     /// The task's context, filled when the feed is read.
     pub context: Option<ChangeContext>,
 }

@@ -19,6 +19,7 @@ use crate::domain::{
     actions::{self, Action},
     calendar::{CalendarDay, DayKind},
     extension::{Decision, Extension},
+    history,
     indicator::{Indicator, Value},
     model::{
         AssigneeRole, Assignment, Change, ChangeContext, ChangeKind, DeadlineRule, Directive, Task,
@@ -177,7 +178,8 @@ macro_rules! insert_changes {
                     .push_bind(c.actor.clone())
                     .push_bind(c.at)
                     .push_bind(c.trace_context.clone())
-                    .push_bind(c.effective_on);
+                    .push_bind(c.effective_on)
+                    .push_bind(c.inherited_report_on);
             });
             qb.build().execute(&mut *$tx).await?;
         }
@@ -305,6 +307,28 @@ macro_rules! put_spans {
     }};
 }
 
+/// Pushes one span of assignment `$a` in [`STATE_COLUMNS`] order.
+macro_rules! push_span {
+    ($b:expr, $a:expr, $span:expr) => {
+        $b.push_bind($a.task_id.clone())
+            .push_bind($a.unit_id.clone())
+            .push_bind($a.directive_id.clone())
+            .push_bind($a.group.as_str())
+            .push_bind($a.role.as_str())
+            .push_bind($a.created_on)
+            .push_bind($a.created_at)
+            .push_bind($span.from)
+            .push_bind($span.until.unwrap_or($crate::store::sql::OPEN_END))
+            .push_bind($span.state.deadline)
+            .push_bind($span.state.deadline_version)
+            .push_bind($span.state.progress)
+            .push_bind($span.state.completed_on)
+            .push_bind($span.state.cancelled_on)
+            .push_bind($span.state.last_report_on)
+            .push_bind($span.state.moved_on)
+    };
+}
+
 /// Inserts spans of days of assignment `$a` inside a transaction.
 macro_rules! insert_spans {
     ($tx:expr, $db:ty, $a:expr, $spans:expr) => {{
@@ -316,22 +340,7 @@ macro_rules! insert_spans {
                 $crate::store::sql::STATE_COLUMNS
             ));
             qb.push_values(spans, |mut b, span| {
-                b.push_bind(a.task_id.clone())
-                    .push_bind(a.unit_id.clone())
-                    .push_bind(a.directive_id.clone())
-                    .push_bind(a.group.as_str())
-                    .push_bind(a.role.as_str())
-                    .push_bind(a.created_on)
-                    .push_bind(a.created_at)
-                    .push_bind(span.from)
-                    .push_bind(span.until.unwrap_or($crate::store::sql::OPEN_END))
-                    .push_bind(span.state.deadline)
-                    .push_bind(span.state.deadline_version)
-                    .push_bind(span.state.progress)
-                    .push_bind(span.state.completed_on)
-                    .push_bind(span.state.cancelled_on)
-                    .push_bind(span.state.last_report_on)
-                    .push_bind(span.state.moved_on);
+                push_span!(b, a, span);
             });
             qb.build().execute(&mut *$tx).await?;
         }
@@ -456,11 +465,12 @@ const DIRECTIVE_COLUMNS: &str = "id, number, kind, issuer, issue_date, title, li
 const TASK_COLUMNS: &str = "id, directive_id, title, description, task_group, deadline_date, deadline_working_days, period, created_at";
 const ASSIGNMENT_COLUMNS: &str = "task_id, unit_id, role, directive_id, task_group, title, deadline, deadline_version, period, \
      progress, completed_on, cancelled_on, last_report_on, created_on, version, created_at, updated_at";
-const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at, trace_context, effective_on";
+const CHANGE_COLUMNS: &str = "sequence, kind, task_id, unit_id, directive_id, deadline, deadline_version, percent, note, evidence_link, actor, at, trace_context, effective_on, inherited_report_on";
 
 /// The feed as read: each change with its task's context.
 const FEED_COLUMNS: &str = "c.sequence, c.kind, c.task_id, c.unit_id, c.directive_id, c.deadline, \
      c.deadline_version, c.percent, c.note, c.evidence_link, c.actor, c.at, c.trace_context, c.effective_on, \
+     c.inherited_report_on, \
      t.title, t.task_group, \
      t.period, d.number, a.role";
 
@@ -615,6 +625,7 @@ struct ChangeRow {
     at: DateTime<Utc>,
     trace_context: String,
     effective_on: Option<NaiveDate>,
+    inherited_report_on: Option<NaiveDate>,
     title: Option<String>,
     task_group: Option<String>,
     period: Option<String>,
@@ -639,6 +650,7 @@ impl ChangeRow {
             at: self.at,
             trace_context: self.trace_context,
             effective_on: self.effective_on,
+            inherited_report_on: self.inherited_report_on,
             context: match (self.title, self.task_group, self.number) {
                 (Some(title), Some(group), Some(directive_number)) => Some(ChangeContext {
                     title,
@@ -928,6 +940,29 @@ impl SpanRow {
     }
 }
 
+/// The feed entry of a new assignment: it takes effect on the day it was
+/// assigned.
+fn created_change(task: &Task, a: &NewAssignment, m: &Mutation, sequence: i64) -> Change {
+    Change {
+        sequence,
+        kind: ChangeKind::Created,
+        task_id: task.id.clone(),
+        unit_id: a.unit_id.clone(),
+        directive_id: task.directive_id.clone(),
+        deadline: a.deadline,
+        deadline_version: 1,
+        percent: 0,
+        note: String::new(),
+        evidence_link: String::new(),
+        actor: m.actor.clone(),
+        at: m.at,
+        trace_context: m.trace_context.clone(),
+        effective_on: Some(a.assigned_on),
+        inherited_report_on: None,
+        context: None,
+    }
+}
+
 fn limit_arg(limit: usize) -> Arg {
     Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX))
 }
@@ -1130,36 +1165,38 @@ impl TaskStore for SqlStore {
                 format!("tasks/{}", task.id),
                 task.id.clone()
             );
+            // The new rows' spans, in batches: each starts with its
+            // creation (nothing to replace).
+            let created: HashMap<&str, &NewAssignment> =
+                assignees.iter().map(|a| (a.unit_id.as_str(), a)).collect();
+            let mut spans: Vec<(&Assignment, Vec<history::Span>)> = Vec::new();
+            for row in &rows {
+                if let Some(a) = created.get(row.unit_id.as_str()) {
+                    let made = created_change(task, a, m, 0);
+                    spans.push((row, history::spans(row, std::slice::from_ref(&made))));
+                }
+            }
+            for chunk in spans.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+                    "INSERT INTO assignment_states ({STATE_COLUMNS}) "
+                ));
+                let flat = chunk
+                    .iter()
+                    .flat_map(|(a, s)| s.iter().map(move |span| (*a, span)));
+                qb.push_values(flat, |mut b, (a, span)| {
+                    push_span!(b, a, span);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
             // The counter row stays locked until commit: take it last.
             if !assignees.is_empty() {
                 let first = take_sequences!(tx, assignees.len());
                 let changes: Vec<Change> = assignees
                     .iter()
                     .zip(first..)
-                    .map(|(a, sequence)| Change {
-                        sequence,
-                        kind: ChangeKind::Created,
-                        task_id: task.id.clone(),
-                        unit_id: a.unit_id.clone(),
-                        directive_id: task.directive_id.clone(),
-                        deadline: a.deadline,
-                        deadline_version: 1,
-                        percent: 0,
-                        note: String::new(),
-                        evidence_link: String::new(),
-                        actor: m.actor.clone(),
-                        at: m.at,
-                        trace_context: m.trace_context.clone(),
-                        effective_on: Some(a.assigned_on),
-                        context: None,
-                    })
+                    .map(|(a, sequence)| created_change(task, a, m, sequence))
                     .collect();
                 insert_changes!(tx, Db, changes);
-                for c in &changes {
-                    if let Some(a) = rows.iter().find(|a| a.unit_id == c.unit_id) {
-                        put_spans!(tx, Db, a, std::slice::from_ref(c));
-                    }
-                }
             }
             tx.commit().await?;
             (task_row, rows)
@@ -1254,7 +1291,34 @@ impl TaskStore for SqlStore {
             let rows =
                 into_assignments(fetch_assignments!(&mut *tx, missing, &[limit_arg(limit)]))?;
             for a in &rows {
-                let history = history_in_tx!(tx, a.task_id, a.unit_id);
+                let mut history = history_in_tx!(tx, a.task_id, a.unit_id);
+                // Changes recorded before days were kept get theirs now, so
+                // that no day depends on the row's current columns later.
+                let last_completion = history
+                    .iter()
+                    .rposition(|c| c.kind == ChangeKind::Completed);
+                let reported = history.iter().any(|c| c.kind == ChangeKind::Progress);
+                for (i, c) in history.iter_mut().enumerate() {
+                    let inherit = c.kind == ChangeKind::Created
+                        && a.moved_from.is_some()
+                        && !reported
+                        && c.inherited_report_on.is_none();
+                    if c.effective_on.is_some() && !inherit {
+                        continue;
+                    }
+                    c.effective_on = Some(history::effective_on(c, a, Some(i) == last_completion));
+                    if inherit {
+                        c.inherited_report_on = a.last_report_on;
+                    }
+                    sqlx::query(
+                        "UPDATE changes SET effective_on = $1, inherited_report_on = $2 WHERE sequence = $3",
+                    )
+                    .bind(c.effective_on)
+                    .bind(c.inherited_report_on)
+                    .bind(c.sequence)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 put_spans!(tx, Db, a, &history);
             }
             tx.commit().await?;

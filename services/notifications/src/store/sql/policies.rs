@@ -58,9 +58,11 @@ const REPLAN_PAGE: i64 = 1000;
 /// Re-plans, inside the transaction `$tx` that has just written a policy,
 /// every schedule of the policy `$p`'s scope: reads every policy as it now
 /// stands, then the scope's schedules a page at a time (locked), and writes
-/// the urgency and next due time `$replan` gives wherever they changed,
-/// releasing the schedule's lease, so that an evaluation in flight under the
-/// old policy is not committed ([`commit_evaluated`] requires the lease).
+/// the urgency and next due time `$replan` gives wherever they changed;
+/// then every schedule of the scope leased to an evaluation in flight loses
+/// its lease and gets a new (negative) generation, so that no evaluation
+/// made under the old policy is committed ([`commit_evaluated`] requires
+/// the lease and the generation it claimed).
 macro_rules! replan_scope {
     ($store:expr, $tx:expr, $p:expr, $replan:expr) => {{
         let (column, value) = match (&$p.directive_id, &$p.group) {
@@ -76,7 +78,7 @@ macro_rules! replan_scope {
         let policies = rows_into(rows, PolicyRow::into_policy)?;
         let page = format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {column} = $1 \
-             AND (task_id > $2 OR (task_id = $2 AND unit_id > $3)) \
+             AND (task_id, unit_id) > ($2, $3) \
              ORDER BY task_id, unit_id LIMIT $4{}",
             for_update(&$store.pool)
         );
@@ -94,6 +96,16 @@ macro_rules! replan_scope {
                 ]
             )
         );
+        // Every evaluation in flight in the scope was made under the old
+        // policy: its lease goes, and its generation moves to a value no
+        // feed change has (negative), so its commit matches nothing.
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE schedules SET lease_until = 0, generation = -ABS(generation) - 1 \
+             WHERE {column} = $1 AND lease_until > 0"
+        )))
+        .bind(value.clone())
+        .execute(&mut *$tx)
+        .await?;
         let mut after = (String::new(), String::new());
         let mut replanned: u64 = 0;
         loop {

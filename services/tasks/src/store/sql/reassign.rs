@@ -40,6 +40,7 @@ fn change(
         at: m.at,
         trace_context: m.trace_context.clone(),
         effective_on: Some(on),
+        inherited_report_on: None,
         context: None,
     }
 }
@@ -112,14 +113,17 @@ impl SqlStore {
                 .bind(from.to_string())
                 .execute(&mut *tx)
                 .await?;
-                changes.push(change(
-                    &old,
-                    to,
-                    ChangeKind::Created,
-                    format!("moved from units/{from} on {on}"),
-                    on,
-                    m,
-                ));
+                changes.push(Change {
+                    inherited_report_on: old.last_report_on,
+                    ..change(
+                        &old,
+                        to,
+                        ChangeKind::Created,
+                        format!("moved from units/{from} on {on}"),
+                        on,
+                        m,
+                    )
+                });
             }
             let row = fetch_assignments!(&mut *tx, "task_id = $1 AND unit_id = $2", &new_key).pop();
             record!(
