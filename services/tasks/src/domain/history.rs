@@ -164,7 +164,8 @@ pub enum Extension {
     /// Nothing any day reads changes.
     Unchanged,
     /// The last span gets this state (the change took effect on its first
-    /// day).
+    /// day); should it now equal the span before it, the two are one span
+    /// again, as [`spans`] gives them.
     Replace(DayState),
     /// The last span ends the day before `from`; a new last span with
     /// `state` starts on it.
@@ -191,12 +192,6 @@ pub fn extend(a: &Assignment, last: &Span, c: &Change) -> Option<Extension> {
     Some(if state == last.state {
         Extension::Unchanged
     } else if day == last.from {
-        // The last span's state changes from its first day: it may now
-        // equal the span before it, which [`spans`] would merge; only the
-        // first span has none before it.
-        if last.from > a.created_on {
-            return None;
-        }
         Extension::Replace(state)
     } else {
         Extension::Split { from: day, state }
@@ -208,7 +203,13 @@ pub fn extended(mut spans: Vec<Span>, extension: &Extension) -> Vec<Span> {
     match extension {
         Extension::Unchanged => {}
         Extension::Replace(state) => {
-            if let Some(last) = spans.last_mut() {
+            let n = spans.len();
+            if n >= 2 && spans[n - 2].state == *state {
+                spans.pop();
+                if let Some(previous) = spans.last_mut() {
+                    previous.until = None;
+                }
+            } else if let Some(last) = spans.last_mut() {
                 last.state = state.clone();
             }
         }
@@ -462,6 +463,11 @@ mod tests {
             dated(change(ChangeKind::Completed, 100, at(7, 29)), d(7, 25)),
             dated(change(ChangeKind::Reopened, 100, at(7, 30)), d(7, 30)),
             dated(change(ChangeKind::Progress, 90, at(7, 30)), d(7, 30)),
+            // Completed and reopened on one later day, after a report of
+            // 100 %: that day's span comes back to the one before it.
+            dated(change(ChangeKind::Progress, 100, at(8, 2)), d(8, 2)),
+            dated(change(ChangeKind::Completed, 100, at(8, 5)), d(8, 5)),
+            dated(change(ChangeKind::Reopened, 100, at(8, 5)), d(8, 5)),
         ];
         let mut stored = spans(&a, &history[..1]);
         for n in 2..=history.len() {

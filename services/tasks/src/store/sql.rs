@@ -374,6 +374,38 @@ macro_rules! update_spans {
         match extension {
             Some((_, Extension::Unchanged)) => {}
             Some((from, Extension::Replace(state))) => {
+                // Back to the state of the span before it: one span again.
+                let previous: Option<$crate::store::sql::LastSpanRow> = sqlx::query_as(
+                    "SELECT valid_from, deadline, deadline_version, progress, completed_on, \
+                     cancelled_on, last_report_on, moved_on FROM assignment_states \
+                     WHERE task_id = $1 AND unit_id = $2 AND valid_until = $3",
+                )
+                .bind(a.task_id.clone())
+                .bind(a.unit_id.clone())
+                .bind(from)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                let previous = previous.map($crate::store::sql::LastSpanRow::into_span);
+                if let Some(previous) = previous.filter(|p| p.state == state) {
+                    sqlx::query(
+                        "DELETE FROM assignment_states WHERE task_id = $1 AND unit_id = $2 AND valid_from = $3",
+                    )
+                    .bind(a.task_id.clone())
+                    .bind(a.unit_id.clone())
+                    .bind(from)
+                    .execute(&mut *$tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE assignment_states SET valid_until = $1 \
+                         WHERE task_id = $2 AND unit_id = $3 AND valid_from = $4",
+                    )
+                    .bind($crate::store::sql::OPEN_END)
+                    .bind(a.task_id.clone())
+                    .bind(a.unit_id.clone())
+                    .bind(previous.from)
+                    .execute(&mut *$tx)
+                    .await?;
+                } else {
                 sqlx::query(
                     "UPDATE assignment_states SET deadline = $1, deadline_version = $2, progress = $3, \
                      completed_on = $4, cancelled_on = $5, last_report_on = $6, moved_on = $7 \
@@ -391,6 +423,7 @@ macro_rules! update_spans {
                 .bind(from)
                 .execute(&mut *$tx)
                 .await?;
+                }
             }
             Some((last_from, Extension::Split { from, state })) => {
                 sqlx::query(
