@@ -238,8 +238,13 @@ pub fn state_on(spans: &[Span], day: NaiveDate) -> Option<&DayState> {
 /// `a` as it was at the end of `day`: its dated fields from the span of
 /// that day; `None` if it did not exist yet.
 pub fn as_of(a: &Assignment, spans: &[Span], day: NaiveDate) -> Option<Assignment> {
-    let state = state_on(spans, day)?;
-    Some(Assignment {
+    Some(with_state(a.clone(), state_on(spans, day)?))
+}
+
+/// `a` with the dated fields of `state`: the assignment on a day of that
+/// state (no successor before its move).
+pub fn with_state(a: Assignment, state: &DayState) -> Assignment {
+    Assignment {
         deadline: state.deadline,
         deadline_version: state.deadline_version,
         progress: state.progress,
@@ -247,9 +252,9 @@ pub fn as_of(a: &Assignment, spans: &[Span], day: NaiveDate) -> Option<Assignmen
         cancelled_on: state.cancelled_on,
         last_report_on: state.last_report_on,
         moved_on: state.moved_on,
-        moved_to: a.moved_to.clone().filter(|_| state.moved_on.is_some()),
-        ..a.clone()
-    })
+        moved_to: a.moved_to.filter(|_| state.moved_on.is_some()),
+        ..a
+    }
 }
 
 /// The earliest day a report may be dated: not before the assignment was

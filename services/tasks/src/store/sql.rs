@@ -347,6 +347,28 @@ macro_rules! insert_spans {
     }};
 }
 
+/// The stored span of assignment `$a` that ends the day before `$until`
+/// (the last one when `$until` is [`OPEN_END`]), inside a transaction.
+macro_rules! span_until {
+    ($tx:expr, $a:expr, $until:expr) => {{
+        let row: Option<$crate::store::sql::SpanFromRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT valid_from, {} FROM assignment_states \
+             WHERE task_id = $1 AND unit_id = $2 AND valid_until = $3",
+            $crate::store::sql::DAY_STATE_COLUMNS
+        )))
+        .bind($a.task_id.clone())
+        .bind($a.unit_id.clone())
+        .bind($until)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        row.map(|r| $crate::domain::history::Span {
+            from: r.valid_from,
+            until: None,
+            state: r.state.into_state(),
+        })
+    }};
+}
+
 /// Brings the stored spans of assignment `$a` up to date with `$change`,
 /// the change just recorded after every other of `$history`, inside a
 /// transaction: the last span extended ([`history::extend`]) when the
@@ -357,17 +379,7 @@ macro_rules! update_spans {
         use $crate::domain::history::{Extension, Span};
         let a: &$crate::domain::model::Assignment = $a;
         let change: $crate::domain::model::Change = $change;
-        let last: Option<$crate::store::sql::LastSpanRow> = sqlx::query_as(
-            "SELECT valid_from, deadline, deadline_version, progress, completed_on, cancelled_on, \
-             last_report_on, moved_on FROM assignment_states \
-             WHERE task_id = $1 AND unit_id = $2 AND valid_until = $3",
-        )
-        .bind(a.task_id.clone())
-        .bind(a.unit_id.clone())
-        .bind($crate::store::sql::OPEN_END)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        let last: Option<Span> = last.map($crate::store::sql::LastSpanRow::into_span);
+        let last: Option<Span> = span_until!($tx, a, $crate::store::sql::OPEN_END);
         let extension = last
             .as_ref()
             .and_then(|l| $crate::domain::history::extend(a, l, &change).map(|e| (l.from, e)));
@@ -375,17 +387,7 @@ macro_rules! update_spans {
             Some((_, Extension::Unchanged)) => {}
             Some((from, Extension::Replace(state))) => {
                 // Back to the state of the span before it: one span again.
-                let previous: Option<$crate::store::sql::LastSpanRow> = sqlx::query_as(
-                    "SELECT valid_from, deadline, deadline_version, progress, completed_on, \
-                     cancelled_on, last_report_on, moved_on FROM assignment_states \
-                     WHERE task_id = $1 AND unit_id = $2 AND valid_until = $3",
-                )
-                .bind(a.task_id.clone())
-                .bind(a.unit_id.clone())
-                .bind(from)
-                .fetch_optional(&mut *$tx)
-                .await?;
-                let previous = previous.map($crate::store::sql::LastSpanRow::into_span);
+                let previous: Option<Span> = span_until!($tx, a, from);
                 if let Some(previous) = previous.filter(|p| p.state == state) {
                     sqlx::query(
                         "DELETE FROM assignment_states WHERE task_id = $1 AND unit_id = $2 AND valid_from = $3",
@@ -452,10 +454,13 @@ macro_rules! update_spans {
     }};
 }
 
-/// The last span of an assignment as stored.
+/// The dated columns of a span, in [`StateRow`]'s order.
+const DAY_STATE_COLUMNS: &str =
+    "deadline, deadline_version, progress, completed_on, cancelled_on, last_report_on, moved_on";
+
+/// A span's dated columns as stored.
 #[derive(FromRow)]
-struct LastSpanRow {
-    valid_from: NaiveDate,
+struct StateRow {
     deadline: Option<NaiveDate>,
     deadline_version: i32,
     progress: i32,
@@ -465,22 +470,26 @@ struct LastSpanRow {
     moved_on: Option<NaiveDate>,
 }
 
-impl LastSpanRow {
-    fn into_span(self) -> crate::domain::history::Span {
-        crate::domain::history::Span {
-            from: self.valid_from,
-            until: None,
-            state: crate::domain::history::DayState {
-                deadline: self.deadline,
-                deadline_version: self.deadline_version,
-                progress: self.progress,
-                completed_on: self.completed_on,
-                cancelled_on: self.cancelled_on,
-                last_report_on: self.last_report_on,
-                moved_on: self.moved_on,
-            },
+impl StateRow {
+    fn into_state(self) -> history::DayState {
+        history::DayState {
+            deadline: self.deadline,
+            deadline_version: self.deadline_version,
+            progress: self.progress,
+            completed_on: self.completed_on,
+            cancelled_on: self.cancelled_on,
+            last_report_on: self.last_report_on,
+            moved_on: self.moved_on,
         }
     }
+}
+
+/// A stored span's first day and state.
+#[derive(FromRow)]
+struct SpanFromRow {
+    valid_from: NaiveDate,
+    #[sqlx(flatten)]
+    state: StateRow,
 }
 
 /// The columns of `assignment_states`, in [`put_spans!`]'s order.
@@ -897,8 +906,7 @@ impl SqlStore {
         args: &[Arg],
     ) -> StoreResult<Vec<Assignment>> {
         let page_sql = format!(
-            "SELECT task_id, unit_id, deadline, deadline_version, progress, completed_on, cancelled_on, \
-             last_report_on, moved_on FROM {} WHERE {tail}",
+            "SELECT task_id, unit_id, {DAY_STATE_COLUMNS} FROM {} WHERE {tail}",
             as_of_states(day)
         );
         let spans: Vec<SpanRow> = on_pool!(&self.pool, |pool, _Db| bind_args!(
@@ -937,40 +945,20 @@ impl SqlStore {
             .into_iter()
             .filter_map(|s| {
                 let a = rows.remove(&(s.task_id.clone(), s.unit_id.clone()))?;
-                Some(s.over(a))
+                Some(history::with_state(a, &s.state.into_state()))
             })
             .collect())
     }
 }
 
-/// An assignment's dated columns on one day, as a list's page reads them.
+/// An assignment's key and dated columns on one day, as a list's page
+/// reads them.
 #[derive(FromRow)]
 struct SpanRow {
     task_id: String,
     unit_id: String,
-    deadline: Option<NaiveDate>,
-    deadline_version: i32,
-    progress: i32,
-    completed_on: Option<NaiveDate>,
-    cancelled_on: Option<NaiveDate>,
-    last_report_on: Option<NaiveDate>,
-    moved_on: Option<NaiveDate>,
-}
-
-impl SpanRow {
-    /// `a` with these columns: the assignment as it was that day.
-    fn over(self, a: Assignment) -> Assignment {
-        Assignment {
-            deadline: self.deadline,
-            deadline_version: self.deadline_version,
-            progress: self.progress,
-            completed_on: self.completed_on,
-            cancelled_on: self.cancelled_on,
-            last_report_on: self.last_report_on,
-            moved_on: self.moved_on,
-            ..a
-        }
-    }
+    #[sqlx(flatten)]
+    state: StateRow,
 }
 
 /// The feed entry of a new assignment: it takes effect on the day it was
