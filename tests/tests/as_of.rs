@@ -13,6 +13,7 @@ use p06_tests::TestStack;
 use std::{collections::BTreeMap, sync::Arc};
 use support::*;
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 const UNITS: [&str; 11] = [
     "m-public-security",
@@ -148,16 +149,25 @@ async fn the_notice_344_walk_matches_the_hand_computed_table() {
     // 24/07: the Government Office enters Kon Tum's 60 % report, sent on
     // paper on 18/07; a report dated before the last one is refused.
     clock.set(at(2024, 7, 24, 9, 0));
-    let err = tasks
-        .report_progress(report("p62", 50, "2024-07-14"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    let err = tasks
-        .report_progress(report("p62", 50, "2024-07-25"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    for (day, reason) in [
+        ("2024-07-14", "BEFORE_LAST_CHANGE"),
+        ("2024-07-25", "IN_THE_FUTURE"),
+    ] {
+        let err = tasks
+            .report_progress(report("p62", 50, day))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        let info = err.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(
+            (
+                info.reason.as_str(),
+                info.metadata.get("field").map(String::as_str)
+            ),
+            (reason, Some("reported_on")),
+            "{err:?}"
+        );
+    }
     let entered = tasks
         .report_progress(report("p62", 60, "2024-07-18"))
         .await
