@@ -23,6 +23,7 @@ pub mod readiness;
 pub mod rpc;
 pub mod server;
 pub mod shutdown;
+pub mod signal;
 pub mod sql;
 pub mod telemetry;
 pub mod text;

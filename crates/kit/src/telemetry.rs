@@ -2,6 +2,10 @@
 //!
 //! - Logs on stderr: text (colour only on a terminal) or JSON lines with
 //!   `trace_id`/`span_id` ([`logs`]); level from `RUST_LOG` (default `info`).
+//!   Lines are buffered in memory and written every 50 ms by a thread of
+//!   their own ([`batch`]), so a call never waits for stderr (the access
+//!   log writes one per call); nothing is dropped, and what is pending is
+//!   written when the guard is dropped.
 //! - Traces: spans from `info` up (`P06_TRACE_FILTER`, whatever `RUST_LOG`
 //!   says of logs); with `OTEL_EXPORTER_OTLP_ENDPOINT` set, OTLP/gRPC export in
 //!   batches on a background worker, so a slow or absent collector never
@@ -15,6 +19,7 @@
 //! wins over the name given), `service.version`, `service.instance.id`
 //! (one per process) and `OTEL_RESOURCE_ATTRIBUTES`.
 
+pub mod batch;
 pub mod components;
 pub mod logs;
 pub mod metrics;
@@ -41,6 +46,8 @@ pub const TRACE_FILTER_ENV: &str = "P06_TRACE_FILTER";
 pub struct TelemetryGuard {
     traces: Option<SdkTracerProvider>,
     metrics: Option<SdkMeterProvider>,
+    /// Dropped last: flushes the log lines of the shutdown above.
+    _logs: Option<batch::BatchGuard>,
 }
 
 impl Drop for TelemetryGuard {
@@ -118,13 +125,20 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     } = options;
     let service = service.as_str();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let (writer, log_guard) = batch::stderr();
     let fmt = if json {
-        logs::JsonLines::default().boxed()
+        logs::JsonLines::new(writer).boxed()
     } else {
+        // Text lines leave out the spans they are in: formatting every
+        // call's span fields cost each call more than the rest of its
+        // logging, and the access line already names the call.
         tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                !meta.is_span()
+            }))
             .boxed()
     };
     let resource = resource(service);
@@ -158,6 +172,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
         return TelemetryGuard {
             traces: None,
             metrics: None,
+            _logs: None,
         };
     }
     let meters = metrics::provider(resource, endpoint.as_deref(), export_interval);
@@ -171,6 +186,7 @@ pub fn init_with(options: Options) -> TelemetryGuard {
     TelemetryGuard {
         traces,
         metrics: Some(meters),
+        _logs: Some(log_guard),
     }
 }
 

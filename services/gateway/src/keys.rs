@@ -14,7 +14,11 @@ use crate::{
     token::{self, Secret},
 };
 use p06_kit::{Role, page};
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 /// How long a create request id is remembered for retries.
 pub const REQUEST_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
@@ -49,6 +53,49 @@ pub struct CreatedKey {
 pub struct Keys<S> {
     store: S,
     sealer: Arc<Sealer>,
+    cache: Arc<KeyCache>,
+}
+
+/// The PostgreSQL channel a revocation is signalled on, so that every
+/// gateway replica drops its cached keys at once.
+pub const REVOKED_CHANNEL: &str = "p06_gateway_keys_revoked";
+
+/// Most keys kept in the cache; past that it starts again empty.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// Keys read from the store in the last `ttl`, by id, so that a call costs
+/// no database read: a revocation through this gateway drops its key at
+/// once, a signal from another replica drops every key, and nothing is
+/// served older than `ttl` (a zero `ttl` keeps nothing).
+#[derive(Debug, Default)]
+struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
+    /// Where revocations are signalled (PostgreSQL; nothing on SQLite).
+    signals: Option<p06_kit::sql::Pool>,
+}
+
+impl KeyCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ApiKeyRecord, Instant)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Option<ApiKeyRecord> {
+        let entries = self.entries();
+        let (key, read) = entries.get(id)?;
+        (read.elapsed() < self.ttl).then(|| key.clone())
+    }
+
+    fn put(&self, key: &ApiKeyRecord) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key.id.clone(), (key.clone(), Instant::now()));
+    }
 }
 
 /// The current time in microseconds since the epoch.
@@ -114,7 +161,48 @@ impl<S: KeyStore> Keys<S> {
         Self {
             store,
             sealer: Arc::new(sealer),
+            cache: Arc::default(),
         }
+    }
+
+    /// These operations, verifying tokens against keys read in the last
+    /// `ttl` (see [`Keys::verify`]); revocations are signalled to other
+    /// replicas through `signals`.
+    pub fn with_cache(self, ttl: Duration, signals: p06_kit::sql::Pool) -> Self {
+        Self {
+            cache: Arc::new(KeyCache {
+                ttl,
+                entries: Mutex::default(),
+                signals: Some(signals),
+            }),
+            ..self
+        }
+    }
+
+    /// Drops every cached key.
+    pub fn forget_cached(&self) {
+        self.cache.entries().clear();
+    }
+
+    /// Drops every cached key whenever another replica signals a
+    /// revocation, until `shutdown` (nothing to follow on SQLite).
+    pub fn follow_revocations(&self, shutdown: p06_kit::Shutdown) {
+        let Some(pool) = &self.cache.signals else {
+            return;
+        };
+        let mut revoked = p06_kit::signal::listen(pool, REVOKED_CHANNEL, shutdown.clone());
+        let cache = self.cache.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    signal = revoked.recv() => match signal {
+                        Some(()) => cache.entries().clear(),
+                        None => return,
+                    },
+                }
+            }
+        });
     }
 
     /// The store underneath.
@@ -290,21 +378,34 @@ impl<S: KeyStore> Keys<S> {
             .revoke_key(&id, now_micros())
             .await?
             .ok_or_else(|| GatewayError::NotFound(name.to_string()))?;
+        self.cache.entries().remove(&id);
         if changed {
             tracing::info!(key = %name, by, role = %key.role, unit = %key.unit, "api key revoked");
+            if let Some(pool) = &self.cache.signals {
+                p06_kit::signal::send(pool, REVOKED_CHANNEL).await;
+            }
         }
         Ok(key)
     }
 
     /// The live key a bearer token belongs to; UNAUTHENTICATED otherwise.
+    /// With a cache ([`Keys::with_cache`]) the key may have been read up to
+    /// its `ttl` ago; the secret is checked on every call.
     pub async fn verify(&self, bearer: &str) -> Result<ApiKeyRecord, GatewayError> {
         let (id, secret) = token::parse_token(bearer).ok_or_else(|| {
             GatewayError::unauthenticated("malformed api key: expected p06_<key id>_<secret>")
         })?;
-        let key = self
-            .store
-            .get_key(&id)
-            .await?
+        let key = match self.cache.get(&id) {
+            Some(key) => Some(key),
+            None => {
+                let key = self.store.get_key(&id).await?;
+                if let Some(key) = &key {
+                    self.cache.put(key);
+                }
+                key
+            }
+        };
+        let key = key
             .filter(|key| secret.matches(&key.secret_hash))
             .ok_or_else(|| GatewayError::unauthenticated("invalid api key"))?;
         if key.revoke_time.is_some() {

@@ -73,6 +73,13 @@ pub struct Config {
     /// How often an open server stream (WatchChanges, Subscribe) re-checks
     /// its key; a revoked key's streams end with UNAUTHENTICATED (ms).
     pub stream_key_check_ms: u64,
+    /// How long a verified key may be served from memory before it is read
+    /// again (ms); 0 reads it on every call. A revocation through this
+    /// gateway takes effect at once, and on PostgreSQL it is signalled to
+    /// every other replica, which drops its cached keys; this is the bound
+    /// when that signal is lost, or when a key is revoked by a process
+    /// that does not signal (SQLite shared by two processes).
+    pub key_cache_ms: u64,
     /// One INFO line per call (target `p06::access`): method, code,
     /// duration, caller key and unit, peer.
     pub access_log: bool,
@@ -126,6 +133,7 @@ impl Default for Config {
             max_concurrent_per_unit: 64,
             max_open_requests: 64,
             stream_key_check_ms: 5_000,
+            key_cache_ms: 1_000,
             access_log: true,
             secret_sealing_key: String::new(),
             max_connections: 512,
@@ -156,7 +164,11 @@ pub async fn serve(
     let proxy = proxy::Proxy::new(&config)?;
     let sealer = seal::Sealer::from_setting(&config.secret_sealing_key)?;
     let store = Store::open(&config.database_url).await?;
-    let keys = Keys::with_sealer(store.clone(), sealer);
+    let keys = Keys::with_sealer(store.clone(), sealer).with_cache(
+        std::time::Duration::from_millis(config.key_cache_ms),
+        store.pool(),
+    );
+    keys.follow_revocations(shutdown.child());
     store.pool().observe("gateway");
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let local = local_routes(keys.clone(), health_service)?;

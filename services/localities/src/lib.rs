@@ -17,7 +17,7 @@ use p06_kit::{Shutdown, clock::SharedClock};
 use p06_proto::localities::v1::localities_server::LocalitiesServer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use store::{LocalityStore, SqlStore};
+use store::{CachedStore, LocalityStore, SqlStore};
 use tokio::net::TcpListener;
 
 /// The fully-qualified gRPC service name.
@@ -44,6 +44,11 @@ pub struct Config {
     /// (loopback, 10/8, 172.16/12, 192.168/16, 100.64/10, link-local,
     /// unique-local); as notifications' setting of the same name.
     pub webhook_allow_private_networks: bool,
+    /// How often (milliseconds) a replica checks whether the registry in
+    /// the database moved past its in-memory snapshot (writes through
+    /// another replica). On PostgreSQL a write also signals the other
+    /// replicas at once; this is the bound when that signal is lost.
+    pub snapshot_refresh_ms: u64,
 }
 
 /// The environment variable of [`Config::webhook_allow_private_networks`],
@@ -69,6 +74,7 @@ impl Default for Config {
             load_reference_data: true,
             webhook_allowed_hosts: Vec::new(),
             webhook_allow_private_networks: false,
+            snapshot_refresh_ms: 1000,
         }
     }
 }
@@ -110,10 +116,17 @@ pub async fn serve_with_clock(
     if config.internal_token.is_empty() {
         return Err(ServeError::Config("internal_token must be set".into()));
     }
-    let store = SqlStore::connect(&config.database_url).await?;
+    let sql = SqlStore::connect(&config.database_url).await?;
     if config.load_reference_data {
-        load_reference_data(&store, clock.now()).await?;
+        load_reference_data(&sql, clock.now()).await?;
     }
+    let store = CachedStore::new(sql)
+        .await
+        .map_err(|e| ServeError::RefData(format!("registry snapshot: {e}")))?;
+    store.spawn_refresh(
+        std::time::Duration::from_millis(config.snapshot_refresh_ms.max(10)),
+        shutdown.child(),
+    );
     let api = api::LocalitiesApi::new(Arc::new(store.clone()), clock, config.egress());
     let routes = tonic::service::Routes::new(LocalitiesServer::new(api));
     let service = p06_kit::server::Service {
@@ -121,11 +134,11 @@ pub async fn serve_with_clock(
         routes,
         services: &[SERVICE_NAME],
         descriptor_sets: &[p06_proto::FILE_DESCRIPTOR_SET],
-        database: store.pool().clone(),
+        database: store.inner().pool().clone(),
     };
     let result =
         p06_kit::server::serve_internal(service, listener, &config.internal_token, shutdown).await;
-    store.close().await;
+    store.inner().close().await;
     Ok(result?)
 }
 

@@ -64,17 +64,29 @@ impl<S> Filter<S> for SdkRateLimit {
     }
 }
 
-/// Writes each event as one JSON object per line on stderr: `timestamp`,
-/// `level`, `target`, `message`, the event's fields, `span` (the innermost
-/// span's name), and `trace_id`/`span_id` when the span is traced.
-#[derive(Default)]
-pub struct JsonLines {
+/// Writes each event as one JSON object per line to its writer (stderr):
+/// `timestamp`, `level`, `target`, `message`, the event's fields, `span`
+/// (the innermost span's name), and `trace_id`/`span_id` when the span is
+/// traced.
+pub struct JsonLines<W> {
     dispatch: OnceLock<WeakDispatch>,
+    writer: W,
 }
 
-impl<S> tracing_subscriber::Layer<S> for JsonLines
+impl<W> JsonLines<W> {
+    /// Lines written to `writer`.
+    pub fn new(writer: W) -> Self {
+        Self {
+            dispatch: OnceLock::new(),
+            writer,
+        }
+    }
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for JsonLines<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
@@ -103,11 +115,11 @@ where
         }
         let mut line = serde_json::Value::Object(fields).to_string();
         line.push('\n');
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let _ = self.writer.make_writer().write_all(line.as_bytes());
     }
 }
 
-impl JsonLines {
+impl<W> JsonLines<W> {
     fn ids_of(&self, event: &Event<'_>) -> Option<(String, String)> {
         let dispatch = self.dispatch.get()?.upgrade()?;
         let id = if event.is_contextual() {

@@ -159,12 +159,86 @@ async fn conforms<S: KeyStore>(store: S) {
     ));
 }
 
+/// Two gateway replicas over one database, each caching keys for an hour:
+/// a revocation through one is refused by it at once, and by the other
+/// at once on a PostgreSQL signal, or after its cache time on SQLite.
+async fn cached_keys_follow_revocations(store: Store, signalled: bool) {
+    let hour = std::time::Duration::from_secs(3600);
+    let ttl = if signalled {
+        hour
+    } else {
+        std::time::Duration::from_millis(200)
+    };
+    let a = Keys::new(store.clone()).with_cache(hour, store.pool());
+    let b = Keys::new(store.clone()).with_cache(ttl, store.pool());
+    let shutdown = p06_kit::Shutdown::new();
+    b.follow_revocations(shutdown.clone());
+    let created = a
+        .create(spec("units/p01", "cached"), "", "")
+        .await
+        .expect("create");
+    for keys in [&a, &b] {
+        keys.verify(&created.token)
+            .await
+            .expect("live key verifies");
+    }
+    if signalled {
+        // B's listener is connected once its first (start-up) signal has
+        // emptied its cache; verify again so the key is cached anew.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        b.verify(&created.token).await.expect("live key verifies");
+    }
+    a.revoke(&key_name(&created.key.id), "")
+        .await
+        .expect("revoke");
+    assert!(
+        a.verify(&created.token).await.is_err(),
+        "refused at once where it was revoked"
+    );
+    if !signalled {
+        assert!(
+            b.verify(&created.token).await.is_ok(),
+            "cached until its time is up"
+        );
+        tokio::time::sleep(ttl).await;
+    }
+    let refused = async {
+        loop {
+            if let Err(e) = b.verify(&created.token).await {
+                return e;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), refused)
+        .await
+        .expect("refused by the other replica");
+    assert!(
+        refused.to_string().starts_with("api key revoked"),
+        "{refused}"
+    );
+    // A wrong secret is refused even while its key is cached.
+    let other = a
+        .create(spec("units/p01", "other"), "", "")
+        .await
+        .expect("create");
+    a.verify(&other.token).await.expect("cached");
+    let (head, last) = other.token.split_at(other.token.len() - 1);
+    let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
+    assert!(
+        a.verify(&forged).await.is_err(),
+        "the secret is checked every call"
+    );
+    shutdown.trigger();
+}
+
 #[tokio::test]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}/nested/gateway.db", dir.path().display());
     let store = Store::open(&url).await.expect("open sqlite");
     conforms(store.clone()).await;
+    cached_keys_follow_revocations(store.clone(), false).await;
     store.close().await;
 }
 
@@ -175,5 +249,6 @@ async fn postgres_conforms() {
     };
     let store = Store::open(&url).await.expect("open postgres");
     conforms(store.clone()).await;
+    cached_keys_follow_revocations(store.clone(), true).await;
     store.close().await;
 }

@@ -294,11 +294,117 @@ async fn suite<S: LocalityStore>(store: S) {
     ));
 }
 
+/// The snapshot agrees with the database after every write through it,
+/// and a second replica over the same database catches up with writes it
+/// did not make: at its next check, or at once on a PostgreSQL signal.
+async fn replicas_converge<S: LocalityStore>(
+    a: CachedStore<S>,
+    b: CachedStore<S>,
+    signalled: bool,
+) {
+    let data = refdata::load().unwrap();
+    a.load_reference(&data, refdata::VERSION, Utc::now())
+        .await
+        .unwrap();
+    let shutdown = p06_kit::Shutdown::new();
+    // A check interval no test waits for: only a signal wakes a replica.
+    for replica in [&a, &b] {
+        replica.spawn_refresh(std::time::Duration::from_secs(3600), shutdown.clone());
+    }
+    if !signalled {
+        assert!(b.refresh().await.unwrap(), "B loads what A wrote");
+    }
+    let created = a
+        .create_unit(&new_unit("g-replica", None), &mutation("CreateUnit", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get_unit("g-replica").await.unwrap(),
+        Some(created.clone())
+    );
+    let seen = async {
+        loop {
+            if !signalled {
+                b.refresh().await.unwrap();
+            }
+            if b.get_unit("g-replica").await.unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), seen)
+        .await
+        .expect("replica B sees A's new unit");
+    assert_eq!(b.get_unit("g-replica").await.unwrap(), Some(created));
+    assert!(!b.refresh().await.unwrap(), "nothing left to load");
+
+    // A merge through B: both views show the link, from either end.
+    let merged = b
+        .merge_units(
+            &Merge {
+                sources: vec!["g-replica".into()],
+                successor: Successor::New(new_unit("g-replica-next", Some(day(2026, 1, 1)))),
+                effective: day(2026, 1, 1),
+            },
+            &mutation("MergeUnits", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.successor.predecessors, vec!["g-replica".to_string()]);
+    if !signalled {
+        a.refresh().await.unwrap();
+    }
+    let walk = async {
+        loop {
+            let links = a.successors_of("g-replica").await.unwrap();
+            if !links.is_empty() {
+                return links;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let links = tokio::time::timeout(std::time::Duration::from_secs(10), walk)
+        .await
+        .expect("replica A sees B's merge");
+    assert_eq!(links[0].successor, "g-replica-next");
+    let ended = a.get_unit("g-replica").await.unwrap().unwrap();
+    assert_eq!(ended.valid_until, Some(day(2025, 12, 31)));
+    assert_eq!(ended.successors, vec!["g-replica-next".to_string()]);
+    assert_eq!(
+        a.inner().get_unit("g-replica").await.unwrap(),
+        Some(ended),
+        "the snapshot reads as the database does"
+    );
+    shutdown.trigger();
+}
+
 #[tokio::test]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("localities.db").display());
     suite(SqlStore::connect(&url).await.unwrap()).await;
+    let cached = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", cached.path().join("localities.db").display());
+    suite(
+        CachedStore::new(SqlStore::connect(&url).await.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_replicas_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("localities.db").display());
+    let a = CachedStore::new(SqlStore::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    let b = CachedStore::new(SqlStore::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    replicas_converge(a, b, false).await;
 }
 
 #[tokio::test]
@@ -308,4 +414,28 @@ async fn postgres_conforms() {
         return;
     };
     suite(SqlStore::connect(&url).await.unwrap()).await;
+    let url = p06_kit::db::fresh_test_database("localities_cached")
+        .await
+        .unwrap();
+    suite(
+        CachedStore::new(SqlStore::connect(&url).await.unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_replicas_converge() {
+    let Some(url) = p06_kit::db::fresh_test_database("localities_replicas").await else {
+        eprintln!("P06_TEST_DATABASE_URL not set; skipping the PostgreSQL replica run");
+        return;
+    };
+    let a = CachedStore::new(SqlStore::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    let b = CachedStore::new(SqlStore::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    replicas_converge(a, b, true).await;
 }

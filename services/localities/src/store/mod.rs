@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod snapshot;
 pub mod sql;
 
 use crate::{
@@ -13,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use p06_kit::filter::SqlCondition;
 use std::future::Future;
 
+pub use snapshot::{CachedStore, Registry, RegistryVersion, Snapshot};
 pub use sql::SqlStore;
 
 /// What can go wrong in the store.
@@ -201,4 +203,16 @@ pub trait LocalityStore: Send + Sync + 'static {
         version: &str,
         at: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Every unit and lineage link, with the registry version read first
+    /// (so the data is at least as new as the version).
+    fn load_registry(&self) -> impl Future<Output = StoreResult<Registry>> + Send;
+    /// What the registry's content is now, to tell whether a snapshot is
+    /// behind.
+    fn registry_version(&self) -> impl Future<Output = StoreResult<RegistryVersion>> + Send;
+    /// Tells other replicas that the registry changed (PostgreSQL
+    /// notification; nothing on SQLite).
+    fn signal_change(&self) -> impl Future<Output = ()> + Send;
+    /// Receives a message whenever another replica signals a change, until
+    /// `shutdown` (never, on SQLite).
+    fn change_signals(&self, shutdown: p06_kit::Shutdown) -> tokio::sync::mpsc::Receiver<()>;
 }

@@ -4,8 +4,8 @@
 //! copy of the logic and each backend keeps its native driver and types.
 
 use super::{
-    LocalityStore, Merge, MergeOutcome, Mutation, StoreError, StoreResult, Successor, UnitPage,
-    UnitQuery,
+    LocalityStore, Merge, MergeOutcome, Mutation, Registry, RegistryVersion, StoreError,
+    StoreResult, Successor, UnitPage, UnitQuery, snapshot::CHANGE_CHANNEL,
 };
 use crate::{
     domain::{Contacts, Lineage, NewUnit, Unit, UnitLevel, fold::fold, merge},
@@ -171,6 +171,17 @@ struct ContactsRow {
     email_enabled: bool,
     version: i64,
     updated_at: DateTime<Utc>,
+}
+
+impl LinkRow {
+    fn into_lineage(self) -> Lineage {
+        Lineage {
+            predecessor: self.predecessor_id,
+            successor: self.successor_id,
+            effective: self.effective_date,
+            primary: self.is_primary,
+        }
+    }
 }
 
 fn decode_err(what: &str) -> StoreError {
@@ -371,15 +382,7 @@ impl LocalityStore for SqlStore {
             .bind(id.to_string())
             .fetch_all(pool)
             .await?);
-        Ok(rows
-            .into_iter()
-            .map(|l| Lineage {
-                predecessor: l.predecessor_id,
-                successor: l.successor_id,
-                effective: l.effective_date,
-                primary: l.is_primary,
-            })
-            .collect())
+        Ok(rows.into_iter().map(LinkRow::into_lineage).collect())
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_unit localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "create_unit"))]
@@ -691,5 +694,52 @@ impl LocalityStore for SqlStore {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "load_registry localities", otel.kind = "client", db.system.name = self.pool.system_name(), db.namespace = "localities", db.operation.name = "load_registry"))]
+    async fn load_registry(&self) -> StoreResult<Registry> {
+        let version = self.registry_version().await?;
+        let sql = format!("SELECT {UNIT_COLUMNS} FROM units");
+        let rows: Vec<UnitRow> =
+            on_pool!(&self.pool, |pool, _Db| sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?);
+        let links: Vec<LinkRow> = on_pool!(&self.pool, |pool, _Db| sqlx::query_as(
+            "SELECT predecessor_id, successor_id, effective_date, is_primary FROM unit_lineage"
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(Registry {
+            units: rows
+                .into_iter()
+                .map(|r| r.into_unit(&[]))
+                .collect::<StoreResult<_>>()?,
+            links: links.into_iter().map(LinkRow::into_lineage).collect(),
+            version,
+        })
+    }
+
+    async fn registry_version(&self) -> StoreResult<RegistryVersion> {
+        let (units, versions, links): (i64, i64, i64) =
+            on_pool!(&self.pool, |pool, _Db| sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM units), \
+                 (SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM units), \
+                 (SELECT COUNT(*) FROM unit_lineage)"
+            )
+            .fetch_one(pool)
+            .await?);
+        Ok(RegistryVersion {
+            units,
+            versions,
+            links,
+        })
+    }
+
+    async fn signal_change(&self) {
+        p06_kit::signal::send(&self.pool, CHANGE_CHANNEL).await
+    }
+
+    fn change_signals(&self, shutdown: p06_kit::Shutdown) -> tokio::sync::mpsc::Receiver<()> {
+        p06_kit::signal::listen(&self.pool, CHANGE_CHANNEL, shutdown)
     }
 }

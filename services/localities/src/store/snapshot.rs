@@ -1,0 +1,378 @@
+//! The registry in memory. Units and lineage are read on every call that
+//! names a unit (GetUnit, BatchGetUnits, LookupUnit, lineage walks,
+//! escalation chains) and change a few times a year, so [`CachedStore`]
+//! serves those reads from an immutable [`Snapshot`] and passes everything
+//! else to the database store.
+//!
+//! How the snapshot stays current:
+//! - a write through this replica patches it before the write returns, so
+//!   a caller reads its own writes;
+//! - every replica checks the database's [`RegistryVersion`] every
+//!   `refresh` and reloads when it moved (writes by other replicas, or by
+//!   an older binary); on PostgreSQL a write also sends a notification on
+//!   [`CHANGE_CHANNEL`] that makes the other replicas check at once.
+//!
+//! Units are never deleted, every change to a unit raises its version, and
+//! lineage links are only added, so merging two views keeps, per unit, the
+//! higher version and the union of the links: patches and reloads may land
+//! in any order and the snapshot only moves forward.
+
+use super::{LocalityStore, Merge, MergeOutcome, Mutation, StoreResult, UnitPage, UnitQuery};
+use crate::{
+    domain::{Contacts, Lineage, NewUnit, Unit, UnitLevel},
+    refdata::ReferenceData,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use p06_kit::Shutdown;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+/// The PostgreSQL notification channel a registry write signals on.
+pub const CHANGE_CHANNEL: &str = "p06_localities_registry";
+
+/// What changes whenever the registry does: unit count, the sum of unit
+/// versions and the link count (units and links are never deleted, and
+/// every change to a unit raises its version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegistryVersion {
+    /// Units.
+    pub units: i64,
+    /// Sum of their versions.
+    pub versions: i64,
+    /// Lineage links.
+    pub links: i64,
+}
+
+/// Every unit and link, as read from the database.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Units without their lineage lists (the snapshot fills them).
+    pub units: Vec<Unit>,
+    /// Every link.
+    pub links: Vec<Lineage>,
+    /// The version this was read at (or before).
+    pub version: RegistryVersion,
+}
+
+/// An immutable view of the registry.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    units: HashMap<String, Arc<Unit>>,
+    /// Links by predecessor, primary first, then by successor id.
+    successors: HashMap<String, Vec<Lineage>>,
+    /// Unit ids by (code, level).
+    by_code: HashMap<(String, UnitLevel), Vec<String>>,
+    version: RegistryVersion,
+}
+
+impl Snapshot {
+    /// A snapshot of `registry`.
+    pub fn build(registry: Registry) -> Self {
+        let mut links = registry.links;
+        links.sort_by(|a, b| (&a.predecessor, &a.successor).cmp(&(&b.predecessor, &b.successor)));
+        links.dedup_by(|a, b| a.predecessor == b.predecessor && a.successor == b.successor);
+        let mut predecessors: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut successor_ids: HashMap<&str, Vec<String>> = HashMap::new();
+        for l in &links {
+            predecessors
+                .entry(&l.successor)
+                .or_default()
+                .push(l.predecessor.clone());
+            successor_ids
+                .entry(&l.predecessor)
+                .or_default()
+                .push(l.successor.clone());
+        }
+        let mut units = HashMap::with_capacity(registry.units.len());
+        let mut by_code: HashMap<(String, UnitLevel), Vec<String>> = HashMap::new();
+        for mut u in registry.units {
+            u.predecessors = predecessors.remove(u.id.as_str()).unwrap_or_default();
+            u.successors = successor_ids.remove(u.id.as_str()).unwrap_or_default();
+            by_code
+                .entry((u.code.clone(), u.level))
+                .or_default()
+                .push(u.id.clone());
+            units.insert(u.id.clone(), Arc::new(u));
+        }
+        let mut successors: HashMap<String, Vec<Lineage>> = HashMap::new();
+        for l in links {
+            successors.entry(l.predecessor.clone()).or_default().push(l);
+        }
+        for list in successors.values_mut() {
+            list.sort_by(|a, b| {
+                b.primary
+                    .cmp(&a.primary)
+                    .then_with(|| a.successor.cmp(&b.successor))
+            });
+        }
+        Self {
+            units,
+            successors,
+            by_code,
+            version: registry.version,
+        }
+    }
+
+    /// This view and `other` together: per unit the higher version, and
+    /// every link of either.
+    fn merged(&self, other: Registry) -> Self {
+        let mut units: HashMap<String, Unit> = self
+            .units
+            .iter()
+            .map(|(id, u)| (id.clone(), (**u).clone()))
+            .collect();
+        for u in other.units {
+            match units.get(&u.id) {
+                Some(have) if have.version > u.version => {}
+                _ => {
+                    units.insert(u.id.clone(), u);
+                }
+            }
+        }
+        let mut links: Vec<Lineage> = self.successors.values().flatten().cloned().collect();
+        links.extend(other.links);
+        let version = if other.version == RegistryVersion::default() {
+            self.version
+        } else {
+            other.version
+        };
+        Self::build(Registry {
+            units: units.into_values().collect(),
+            links,
+            version,
+        })
+    }
+
+    /// One unit.
+    pub fn unit(&self, id: &str) -> Option<Unit> {
+        self.units.get(id).map(|u| (**u).clone())
+    }
+
+    /// The unit bearing `code` at `level` on `date` (the first by kind,
+    /// then id, as the database orders them).
+    pub fn lookup(&self, code: &str, level: UnitLevel, date: NaiveDate) -> Option<Unit> {
+        self.by_code
+            .get(&(code.to_string(), level))?
+            .iter()
+            .filter_map(|id| self.units.get(id))
+            .filter(|u| u.active_on(date))
+            .min_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)))
+            .map(|u| (**u).clone())
+    }
+
+    /// Links where `id` is the predecessor, primary first.
+    pub fn successors_of(&self, id: &str) -> Vec<Lineage> {
+        self.successors.get(id).cloned().unwrap_or_default()
+    }
+
+    /// How many units it holds.
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Whether it holds no unit.
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+}
+
+/// A store whose unit and lineage reads come from memory.
+#[derive(Debug)]
+pub struct CachedStore<S> {
+    inner: Arc<S>,
+    current: Arc<RwLock<Arc<Snapshot>>>,
+    /// Serializes patches and reloads, so each starts from the last one.
+    writer: Arc<Mutex<()>>,
+}
+
+impl<S> Clone for CachedStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            current: self.current.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+impl<S: LocalityStore> CachedStore<S> {
+    /// Loads the registry from `inner` and serves from memory.
+    pub async fn new(inner: S) -> StoreResult<Self> {
+        let registry = inner.load_registry().await?;
+        Ok(Self {
+            inner: Arc::new(inner),
+            current: Arc::new(RwLock::new(Arc::new(Snapshot::build(registry)))),
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The database store underneath.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn apply(&self, registry: Registry) {
+        let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let next = Arc::new(self.snapshot().merged(registry));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    /// Reads the units a write touched (and their links) into the snapshot,
+    /// then signals other replicas. The write has landed whatever happens
+    /// here: a failed read is logged and the next refresh catches up.
+    async fn patch(&self, ids: Vec<String>) {
+        let read = async {
+            let units = self.inner.get_units(&ids).await?;
+            let mut links = Vec::new();
+            for id in &ids {
+                links.extend(self.inner.successors_of(id).await?);
+            }
+            StoreResult::Ok(Registry {
+                units,
+                links,
+                version: RegistryVersion::default(),
+            })
+        };
+        match read.await {
+            Ok(registry) => self.apply(registry),
+            Err(error) => {
+                tracing::warn!(%error, "registry snapshot not patched after a write; the next refresh reloads it")
+            }
+        }
+        self.inner.signal_change().await;
+    }
+
+    /// Reloads when the database's registry version differs from the
+    /// snapshot's; returns whether it did.
+    pub async fn refresh(&self) -> StoreResult<bool> {
+        let now = self.inner.registry_version().await?;
+        if now == self.snapshot().version {
+            return Ok(false);
+        }
+        let registry = self.inner.load_registry().await?;
+        self.apply(registry);
+        Ok(true)
+    }
+
+    /// Keeps the snapshot current until `shutdown`: checks the registry
+    /// version every `every`, and at once when another replica signals a
+    /// write.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: Shutdown) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut signals = this.inner.change_signals(shutdown.clone());
+            loop {
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(every) => {}
+                    Some(()) = signals.recv() => {}
+                }
+                if let Err(error) = this.refresh().await {
+                    tracing::warn!(%error, "registry snapshot refresh failed; serving the last one");
+                }
+            }
+        });
+    }
+}
+
+impl<S: LocalityStore> LocalityStore for CachedStore<S> {
+    async fn get_unit(&self, id: &str) -> StoreResult<Option<Unit>> {
+        Ok(self.snapshot().unit(id))
+    }
+
+    async fn get_units(&self, ids: &[String]) -> StoreResult<Vec<Unit>> {
+        let snapshot = self.snapshot();
+        Ok(ids.iter().filter_map(|id| snapshot.unit(id)).collect())
+    }
+
+    async fn list_units(&self, query: &UnitQuery) -> StoreResult<UnitPage> {
+        self.inner.list_units(query).await
+    }
+
+    async fn lookup(
+        &self,
+        code: &str,
+        level: UnitLevel,
+        date: NaiveDate,
+    ) -> StoreResult<Option<Unit>> {
+        Ok(self.snapshot().lookup(code, level, date))
+    }
+
+    async fn successors_of(&self, id: &str) -> StoreResult<Vec<Lineage>> {
+        Ok(self.snapshot().successors_of(id))
+    }
+
+    async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
+        let created = self.inner.create_unit(unit, m).await?;
+        self.patch(vec![created.id.clone()]).await;
+        Ok(created)
+    }
+
+    async fn update_unit(&self, unit: &Unit, expected: i64, m: &Mutation) -> StoreResult<Unit> {
+        let result = self.inner.update_unit(unit, expected, m).await;
+        // A conflict means the database moved past this snapshot: catch up.
+        self.patch(vec![unit.id.clone()]).await;
+        result
+    }
+
+    async fn merge_units(&self, merge: &Merge, m: &Mutation) -> StoreResult<MergeOutcome> {
+        let outcome = self.inner.merge_units(merge, m).await?;
+        let mut ids: Vec<String> = outcome.ended.iter().map(|u| u.id.clone()).collect();
+        ids.push(outcome.successor.id.clone());
+        self.patch(ids).await;
+        Ok(outcome)
+    }
+
+    async fn get_contacts(&self, unit_id: &str) -> StoreResult<Option<Contacts>> {
+        self.inner.get_contacts(unit_id).await
+    }
+
+    async fn put_contacts(&self, contacts: &Contacts, m: &Mutation) -> StoreResult<Contacts> {
+        self.inner.put_contacts(contacts, m).await
+    }
+
+    async fn recall(&self, method: &str, request_id: &str) -> StoreResult<Option<String>> {
+        self.inner.recall(method, request_id).await
+    }
+
+    async fn load_reference(
+        &self,
+        data: &ReferenceData,
+        version: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let loaded = self.inner.load_reference(data, version, at).await?;
+        if loaded {
+            self.refresh().await?;
+            self.inner.signal_change().await;
+        }
+        Ok(loaded)
+    }
+
+    async fn load_registry(&self) -> StoreResult<Registry> {
+        self.inner.load_registry().await
+    }
+
+    async fn registry_version(&self) -> StoreResult<RegistryVersion> {
+        self.inner.registry_version().await
+    }
+
+    async fn signal_change(&self) {
+        self.inner.signal_change().await
+    }
+
+    fn change_signals(&self, shutdown: Shutdown) -> tokio::sync::mpsc::Receiver<()> {
+        self.inner.change_signals(shutdown)
+    }
+}
