@@ -120,9 +120,7 @@ pub async fn serve_with_clock(
     if config.load_reference_data {
         load_reference_data(&sql, clock.now()).await?;
     }
-    let store = CachedStore::new(sql)
-        .await
-        .map_err(|e| ServeError::RefData(format!("registry snapshot: {e}")))?;
+    let store = CachedStore::lazy(sql);
     store.spawn_refresh(
         std::time::Duration::from_millis(config.snapshot_refresh_ms.max(10)),
         shutdown.child(),

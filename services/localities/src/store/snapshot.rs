@@ -4,6 +4,9 @@
 //! serves those reads from an immutable [`Snapshot`] and passes everything
 //! else to the database store.
 //!
+//! A service starts answering from the database and switches to memory
+//! once the first load (made in the background) is done.
+//!
 //! How the snapshot stays current:
 //! - a write through this replica patches it before the write returns, so
 //!   a caller reads its own writes;
@@ -183,7 +186,8 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct CachedStore<S> {
     inner: Arc<S>,
-    current: Arc<RwLock<Arc<Snapshot>>>,
+    /// `None` until the first load: reads go to the database meanwhile.
+    current: Arc<RwLock<Option<Arc<Snapshot>>>>,
     /// Serializes patches and reloads, so each starts from the last one.
     writer: Arc<Mutex<()>>,
 }
@@ -201,12 +205,20 @@ impl<S> Clone for CachedStore<S> {
 impl<S: LocalityStore> CachedStore<S> {
     /// Loads the registry from `inner` and serves from memory.
     pub async fn new(inner: S) -> StoreResult<Self> {
-        let registry = inner.load_registry().await?;
-        Ok(Self {
+        let store = Self::lazy(inner);
+        store.refresh().await?;
+        Ok(store)
+    }
+
+    /// Serves from `inner` until the first [`CachedStore::refresh`] (which
+    /// [`CachedStore::spawn_refresh`] makes at once), then from memory; a
+    /// service starts answering without waiting for the load.
+    pub fn lazy(inner: S) -> Self {
+        Self {
             inner: Arc::new(inner),
-            current: Arc::new(RwLock::new(Arc::new(Snapshot::build(registry)))),
+            current: Arc::new(RwLock::new(None)),
             writer: Arc::new(Mutex::new(())),
-        })
+        }
     }
 
     /// The database store underneath.
@@ -214,18 +226,25 @@ impl<S: LocalityStore> CachedStore<S> {
         &self.inner
     }
 
-    /// The current snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// The current snapshot, once loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn apply(&self, registry: Registry) {
+    /// Merges `registry` into the snapshot; a full `registry` (`load`)
+    /// also makes the first one.
+    fn apply(&self, registry: Registry, load: bool) {
         let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let next = Arc::new(self.snapshot().merged(registry));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        let next = match self.snapshot() {
+            Some(current) => current.merged(registry),
+            None if load => Snapshot::build(registry),
+            // Nothing to patch yet: the first load reads the write.
+            None => return,
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(next));
     }
 
     /// Reads the units a write touched (and their links) into the snapshot,
@@ -245,7 +264,7 @@ impl<S: LocalityStore> CachedStore<S> {
             })
         };
         match read.await {
-            Ok(registry) => self.apply(registry),
+            Ok(registry) => self.apply(registry, false),
             Err(error) => {
                 tracing::warn!(%error, "registry snapshot not patched after a write; the next refresh reloads it")
             }
@@ -257,26 +276,29 @@ impl<S: LocalityStore> CachedStore<S> {
     /// snapshot's; returns whether it did.
     pub async fn refresh(&self) -> StoreResult<bool> {
         let now = self.inner.registry_version().await?;
-        if now == self.snapshot().version {
+        if self.snapshot().is_some_and(|s| s.version == now) {
             return Ok(false);
         }
         let registry = self.inner.load_registry().await?;
-        self.apply(registry);
+        self.apply(registry, true);
         Ok(true)
     }
 
-    /// Keeps the snapshot current until `shutdown`: checks the registry
-    /// version every `every`, and at once when another replica signals a
-    /// write.
+    /// Keeps the snapshot current until `shutdown`: loads it now if not
+    /// yet loaded, then checks the registry version every `every`, and at
+    /// once when another replica signals a write.
     pub fn spawn_refresh(&self, every: Duration, shutdown: Shutdown) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut signals = this.inner.change_signals(shutdown.clone());
+            let mut first = this.snapshot().is_none();
             loop {
-                tokio::select! {
-                    _ = shutdown.wait() => return,
-                    _ = tokio::time::sleep(every) => {}
-                    Some(()) = signals.recv() => {}
+                if !std::mem::take(&mut first) {
+                    tokio::select! {
+                        _ = shutdown.wait() => return,
+                        _ = tokio::time::sleep(every) => {}
+                        Some(()) = signals.recv() => {}
+                    }
                 }
                 if let Err(error) = this.refresh().await {
                     tracing::warn!(%error, "registry snapshot refresh failed; serving the last one");
@@ -288,12 +310,17 @@ impl<S: LocalityStore> CachedStore<S> {
 
 impl<S: LocalityStore> LocalityStore for CachedStore<S> {
     async fn get_unit(&self, id: &str) -> StoreResult<Option<Unit>> {
-        Ok(self.snapshot().unit(id))
+        match self.snapshot() {
+            Some(snapshot) => Ok(snapshot.unit(id)),
+            None => self.inner.get_unit(id).await,
+        }
     }
 
     async fn get_units(&self, ids: &[String]) -> StoreResult<Vec<Unit>> {
-        let snapshot = self.snapshot();
-        Ok(ids.iter().filter_map(|id| snapshot.unit(id)).collect())
+        match self.snapshot() {
+            Some(snapshot) => Ok(ids.iter().filter_map(|id| snapshot.unit(id)).collect()),
+            None => self.inner.get_units(ids).await,
+        }
     }
 
     async fn list_units(&self, query: &UnitQuery) -> StoreResult<UnitPage> {
@@ -306,11 +333,17 @@ impl<S: LocalityStore> LocalityStore for CachedStore<S> {
         level: UnitLevel,
         date: NaiveDate,
     ) -> StoreResult<Option<Unit>> {
-        Ok(self.snapshot().lookup(code, level, date))
+        match self.snapshot() {
+            Some(snapshot) => Ok(snapshot.lookup(code, level, date)),
+            None => self.inner.lookup(code, level, date).await,
+        }
     }
 
     async fn successors_of(&self, id: &str) -> StoreResult<Vec<Lineage>> {
-        Ok(self.snapshot().successors_of(id))
+        match self.snapshot() {
+            Some(snapshot) => Ok(snapshot.successors_of(id)),
+            None => self.inner.successors_of(id).await,
+        }
     }
 
     async fn create_unit(&self, unit: &NewUnit, m: &Mutation) -> StoreResult<Unit> {
