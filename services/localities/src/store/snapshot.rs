@@ -28,7 +28,6 @@ use crate::{
 use chrono::{DateTime, NaiveDate, Utc};
 use p06_kit::Shutdown;
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
@@ -60,14 +59,17 @@ pub struct Registry {
     pub version: RegistryVersion,
 }
 
-/// An immutable view of the registry.
+/// An immutable view of the registry, kept compact: one sorted vector of
+/// units, positions into it for the code index, and one sorted vector of
+/// links (no map keys copying ids and codes).
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    units: HashMap<String, Arc<Unit>>,
-    /// Links by predecessor, primary first, then by successor id.
-    successors: HashMap<String, Vec<Lineage>>,
-    /// Unit ids by (code, level).
-    by_code: HashMap<(String, UnitLevel), Vec<String>>,
+    /// Every unit, by id.
+    units: Vec<Unit>,
+    /// Positions in `units`, by (code, level, id).
+    by_code: Vec<u32>,
+    /// Every link, by predecessor, primary first, then successor id.
+    links: Vec<Lineage>,
     version: RegistryVersion,
 }
 
@@ -77,65 +79,66 @@ impl Snapshot {
         let mut links = registry.links;
         links.sort_by(|a, b| (&a.predecessor, &a.successor).cmp(&(&b.predecessor, &b.successor)));
         links.dedup_by(|a, b| a.predecessor == b.predecessor && a.successor == b.successor);
-        let mut predecessors: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut successor_ids: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut units = registry.units;
+        units.sort_by(|a, b| a.id.cmp(&b.id));
+        units.dedup_by(|a, b| a.id == b.id);
+        for u in &mut units {
+            u.predecessors.clear();
+            u.successors.clear();
+        }
+        // Links in (predecessor, successor) order fill both lists in the
+        // order the database gives them.
         for l in &links {
-            predecessors
-                .entry(&l.successor)
-                .or_default()
-                .push(l.predecessor.clone());
-            successor_ids
-                .entry(&l.predecessor)
-                .or_default()
-                .push(l.successor.clone());
+            if let Ok(i) = units.binary_search_by(|u| u.id.as_str().cmp(&l.predecessor)) {
+                units[i].successors.push(l.successor.clone());
+            }
+            if let Ok(i) = units.binary_search_by(|u| u.id.as_str().cmp(&l.successor)) {
+                units[i].predecessors.push(l.predecessor.clone());
+            }
         }
-        let mut units = HashMap::with_capacity(registry.units.len());
-        let mut by_code: HashMap<(String, UnitLevel), Vec<String>> = HashMap::new();
-        for mut u in registry.units {
-            u.predecessors = predecessors.remove(u.id.as_str()).unwrap_or_default();
-            u.successors = successor_ids.remove(u.id.as_str()).unwrap_or_default();
-            by_code
-                .entry((u.code.clone(), u.level))
-                .or_default()
-                .push(u.id.clone());
-            units.insert(u.id.clone(), Arc::new(u));
-        }
-        let mut successors: HashMap<String, Vec<Lineage>> = HashMap::new();
-        for l in links {
-            successors.entry(l.predecessor.clone()).or_default().push(l);
-        }
-        for list in successors.values_mut() {
-            list.sort_by(|a, b| {
-                b.primary
-                    .cmp(&a.primary)
-                    .then_with(|| a.successor.cmp(&b.successor))
-            });
-        }
+        links.sort_by(|a, b| {
+            a.predecessor
+                .cmp(&b.predecessor)
+                .then_with(|| b.primary.cmp(&a.primary))
+                .then_with(|| a.successor.cmp(&b.successor))
+        });
+        let mut by_code: Vec<u32> = (0..units.len() as u32).collect();
+        by_code.sort_by(|&a, &b| {
+            Self::code_key(&units[a as usize]).cmp(&Self::code_key(&units[b as usize]))
+        });
+        units.shrink_to_fit();
+        links.shrink_to_fit();
         Self {
             units,
-            successors,
             by_code,
+            links,
             version: registry.version,
         }
+    }
+
+    fn code_key(u: &Unit) -> (&str, &'static str) {
+        (u.code.as_str(), u.level.as_str())
     }
 
     /// This view and `other` together: per unit the higher version, and
     /// every link of either.
     fn merged(&self, other: Registry) -> Self {
-        let mut units: HashMap<String, Unit> = self
-            .units
-            .iter()
-            .map(|(id, u)| (id.clone(), (**u).clone()))
-            .collect();
-        for u in other.units {
-            match units.get(&u.id) {
-                Some(have) if have.version > u.version => {}
-                _ => {
-                    units.insert(u.id.clone(), u);
-                }
+        let mut units: Vec<Unit> = Vec::with_capacity(self.units.len() + other.units.len());
+        let mut newer: Vec<Unit> = other.units;
+        newer.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| b.version.cmp(&a.version)));
+        newer.dedup_by(|a, b| a.id == b.id);
+        for u in &self.units {
+            match newer.binary_search_by(|n| n.id.cmp(&u.id)) {
+                Ok(i) if newer[i].version >= u.version => {}
+                _ => units.push(u.clone()),
             }
         }
-        let mut links: Vec<Lineage> = self.successors.values().flatten().cloned().collect();
+        units.extend(
+            newer
+                .into_iter()
+                .filter(|n| self.unit_ref(&n.id).is_none_or(|u| n.version >= u.version)),
+        );
+        let mut links = self.links.clone();
         links.extend(other.links);
         let version = if other.version == RegistryVersion::default() {
             self.version
@@ -143,32 +146,48 @@ impl Snapshot {
             other.version
         };
         Self::build(Registry {
-            units: units.into_values().collect(),
+            units,
             links,
             version,
         })
     }
 
+    fn unit_ref(&self, id: &str) -> Option<&Unit> {
+        self.units
+            .binary_search_by(|u| u.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.units[i])
+    }
+
     /// One unit.
     pub fn unit(&self, id: &str) -> Option<Unit> {
-        self.units.get(id).map(|u| (**u).clone())
+        self.unit_ref(id).cloned()
     }
 
     /// The unit bearing `code` at `level` on `date` (the first by kind,
     /// then id, as the database orders them).
     pub fn lookup(&self, code: &str, level: UnitLevel, date: NaiveDate) -> Option<Unit> {
-        self.by_code
-            .get(&(code.to_string(), level))?
+        let key = (code, level.as_str());
+        let start = self
+            .by_code
+            .partition_point(|&i| Self::code_key(&self.units[i as usize]) < key);
+        self.by_code[start..]
             .iter()
-            .filter_map(|id| self.units.get(id))
+            .map(|&i| &self.units[i as usize])
+            .take_while(|u| Self::code_key(u) == key)
             .filter(|u| u.active_on(date))
             .min_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)))
-            .map(|u| (**u).clone())
+            .cloned()
     }
 
     /// Links where `id` is the predecessor, primary first.
     pub fn successors_of(&self, id: &str) -> Vec<Lineage> {
-        self.successors.get(id).cloned().unwrap_or_default()
+        let start = self.links.partition_point(|l| l.predecessor.as_str() < id);
+        self.links[start..]
+            .iter()
+            .take_while(|l| l.predecessor == id)
+            .cloned()
+            .collect()
     }
 
     /// How many units it holds.
