@@ -104,8 +104,9 @@ pub struct Config {
     /// Largest request header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE),
     /// in bytes.
     pub max_header_list_bytes: u32,
-    /// HTTP/2 connections to each service behind the gateway, balanced: a
-    /// connection one caller breaks leaves the others' calls running.
+    /// HTTP/2 connections to each service behind the gateway, taken in
+    /// turn: a connection one caller breaks leaves the others' calls
+    /// running. (Health polls use one connection of their own.)
     pub upstream_connections: usize,
     /// Largest request message, in bytes; larger ones get
     /// RESOURCE_EXHAUSTED before they reach a service.

@@ -382,31 +382,28 @@ async fn replicas_converge<S: LocalityStore>(
     shutdown.trigger();
 }
 
+/// A snapshot-serving store over the database at `url`.
+async fn cached(url: &str) -> CachedStore<SqlStore> {
+    CachedStore::new(SqlStore::connect(url).await.unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("localities.db").display());
     suite(SqlStore::connect(&url).await.unwrap()).await;
-    let cached = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", cached.path().join("localities.db").display());
-    suite(
-        CachedStore::new(SqlStore::connect(&url).await.unwrap())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let second = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", second.path().join("localities.db").display());
+    suite(cached(&url).await).await;
 }
 
 #[tokio::test]
 async fn sqlite_replicas_converge() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("localities.db").display());
-    let a = CachedStore::new(SqlStore::connect(&url).await.unwrap())
-        .await
-        .unwrap();
-    let b = CachedStore::new(SqlStore::connect(&url).await.unwrap())
-        .await
-        .unwrap();
+    let (a, b) = (cached(&url).await, cached(&url).await);
     replicas_converge(a, b, false).await;
 }
 
@@ -420,12 +417,7 @@ async fn postgres_conforms() {
     let url = p06_kit::db::fresh_test_database("localities_cached")
         .await
         .unwrap();
-    suite(
-        CachedStore::new(SqlStore::connect(&url).await.unwrap())
-            .await
-            .unwrap(),
-    )
-    .await;
+    suite(cached(&url).await).await;
 }
 
 #[tokio::test]
@@ -434,11 +426,6 @@ async fn postgres_replicas_converge() {
         eprintln!("P06_TEST_DATABASE_URL not set; skipping the PostgreSQL replica run");
         return;
     };
-    let a = CachedStore::new(SqlStore::connect(&url).await.unwrap())
-        .await
-        .unwrap();
-    let b = CachedStore::new(SqlStore::connect(&url).await.unwrap())
-        .await
-        .unwrap();
+    let (a, b) = (cached(&url).await, cached(&url).await);
     replicas_converge(a, b, true).await;
 }

@@ -80,6 +80,7 @@ impl Snapshot {
         links.sort_by(|a, b| (&a.predecessor, &a.successor).cmp(&(&b.predecessor, &b.successor)));
         links.dedup_by(|a, b| a.predecessor == b.predecessor && a.successor == b.successor);
         let mut units = registry.units;
+        // A stable sort: of several copies of a unit the first stays.
         units.sort_by(|a, b| a.id.cmp(&b.id));
         units.dedup_by(|a, b| a.id == b.id);
         for u in &mut units {
@@ -123,21 +124,9 @@ impl Snapshot {
     /// This view and `other` together: per unit the higher version, and
     /// every link of either.
     fn merged(&self, other: Registry) -> Self {
-        let mut units: Vec<Unit> = Vec::with_capacity(self.units.len() + other.units.len());
-        let mut newer: Vec<Unit> = other.units;
-        newer.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| b.version.cmp(&a.version)));
-        newer.dedup_by(|a, b| a.id == b.id);
-        for u in &self.units {
-            match newer.binary_search_by(|n| n.id.cmp(&u.id)) {
-                Ok(i) if newer[i].version >= u.version => {}
-                _ => units.push(u.clone()),
-            }
-        }
-        units.extend(
-            newer
-                .into_iter()
-                .filter(|n| self.unit_ref(&n.id).is_none_or(|u| n.version >= u.version)),
-        );
+        let mut units: Vec<Unit> = self.units.iter().cloned().chain(other.units).collect();
+        // Highest version first within an id: `build` keeps the first.
+        units.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| b.version.cmp(&a.version)));
         let mut links = self.links.clone();
         links.extend(other.links);
         let version = if other.version == RegistryVersion::default() {
@@ -188,16 +177,6 @@ impl Snapshot {
             .take_while(|l| l.predecessor == id)
             .cloned()
             .collect()
-    }
-
-    /// How many units it holds.
-    pub fn len(&self) -> usize {
-        self.units.len()
-    }
-
-    /// Whether it holds no unit.
-    pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
     }
 }
 
